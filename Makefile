@@ -1,0 +1,55 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+
+# uv from PATH, or bootstrapped into .tools/ with pip when missing.
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := .tools/bin/uv
+endif
+
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := -p ecips_common -p ecips_ingest -p ecips_ledger -p ecips_publicity \
+            -p ecips_coordination -p ecips_rules -p ecips
+
+.PHONY: install run test test-unit test-integration test-e2e lint format clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(BIN)/ecips: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+	$(UV) sync --all-packages --all-groups --locked
+	@touch $@
+
+install: $(BIN)/ecips
+
+run: install  ## the whole system on its embedded default
+	$(BIN)/ecips up
+
+test: install lint  ## lint, unit, integration and end-to-end tests
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest libs/common/tests tests/unit
+
+test-integration: install
+	$(BIN)/pytest services tests/integration
+
+test-e2e: install
+	$(BIN)/pytest tests/e2e
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(PACKAGES)
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

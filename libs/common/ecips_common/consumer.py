@@ -1,0 +1,341 @@
+"""Consuming events exactly once in effect: the inbox, the Kafka consumer and
+the change-feed follower that repairs what the broker lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from ecips_common.db import Database, UnitOfWork
+from ecips_common.events import CloudEvent
+
+logger = logging.getLogger("ecips.consumer")
+
+EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
+
+EVENTS_CONSUMED = Counter(
+    "ecips_events_consumed_total", "Events consumed", ["service", "type", "outcome"]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A producing service this service follows: its topic and change feed."""
+
+    name: str
+    topic: str
+    feed_url: str
+
+
+class EventProcessor:
+    """Applies one event at most once: the inbox row and the derived state
+    commit in the same transaction, and a failing event ends in the
+    dead-letter table after a few attempts instead of blocking the stream."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        database: Database,
+        handlers: Mapping[str, EventHandler],
+        max_attempts: int = 5,
+    ) -> None:
+        self._service = service
+        self._db = database
+        self._handlers = dict(handlers)
+        self._max_attempts = max_attempts
+
+    async def process(self, event: CloudEvent) -> str:
+        """Returns the outcome: applied, ignored, duplicate or dead_letter."""
+        last_error: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                outcome = await self._apply(event)
+                EVENTS_CONSUMED.labels(self._service, event.type, outcome).inc()
+                return outcome
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                last_error = exc
+                logger.warning(
+                    "event handling failed",
+                    extra={
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "attempt": attempt,
+                        "error": repr(exc),
+                    },
+                )
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        await self._dead_letter(event, last_error, self._max_attempts)
+        EVENTS_CONSUMED.labels(self._service, event.type, "dead_letter").inc()
+        return "dead_letter"
+
+    async def _apply(self, event: CloudEvent) -> str:
+        tables = self._db.tables
+        handler = self._handlers.get(event.type)
+        outcome = "applied" if handler is not None else "ignored"
+        async with self._db.unit_of_work() as uow:
+            claimed = (
+                await uow.session.execute(
+                    pg_insert(tables.inbox)
+                    .values(
+                        event_id=event.id,
+                        source=event.source,
+                        event_type=event.type,
+                        sequence=event.sequence,
+                        outcome=outcome,
+                    )
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                    .returning(tables.inbox.c.event_id)
+                )
+            ).first()
+            if claimed is None:
+                return "duplicate"
+            if handler is not None:
+                await handler(uow, event)
+        return outcome
+
+    async def _dead_letter(self, event: CloudEvent, error: Exception | None, attempts: int) -> None:
+        tables = self._db.tables
+        async with self._db.unit_of_work() as uow:
+            await uow.session.execute(
+                pg_insert(tables.inbox)
+                .values(
+                    event_id=event.id,
+                    source=event.source,
+                    event_type=event.type,
+                    sequence=event.sequence,
+                    outcome="dead_letter",
+                )
+                .on_conflict_do_nothing(index_elements=["event_id"])
+            )
+            await uow.session.execute(
+                pg_insert(tables.dead_letters)
+                .values(
+                    event_id=event.id,
+                    source=event.source,
+                    event_type=event.type,
+                    event=event.model_dump(mode="json"),
+                    error=repr(error),
+                    attempts=attempts,
+                )
+                .on_conflict_do_nothing(index_elements=["event_id"])
+            )
+        logger.error(
+            "event moved to dead letters", extra={"event_id": event.id, "event_type": event.type}
+        )
+
+
+class KafkaEventConsumer:
+    """Reads the upstream topics as one consumer group and commits offsets
+    only after the events' transactions committed."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        processor: EventProcessor,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+    ) -> None:
+        self._service = service
+        self._processor = processor
+        self._bootstrap = bootstrap_servers
+        self._topics = list(topics)
+        self._consumer: AIOKafkaConsumer | None = None
+        self.connected = False
+
+    async def _start(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._service,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=5000,
+            max_poll_records=500,
+        )
+        await consumer.start()
+        return consumer
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                if self._consumer is None:
+                    self._consumer = await self._start()
+                    self.connected = True
+                    backoff = 0.5
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=500)
+                for tp, messages in batches.items():
+                    for message in messages:
+                        event = _decode(message.value)
+                        if event is not None:
+                            await self._processor.process(event)
+                    await self._consumer.commit({tp: messages[-1].offset + 1})
+            except asyncio.CancelledError:
+                raise
+            except (KafkaError, OSError) as exc:
+                logger.warning(
+                    "consumer lost the broker, reconnecting",
+                    extra={"error": repr(exc), "retry_in": backoff},
+                )
+                await self._reset()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _reset(self) -> None:
+        self.connected = False
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            self._consumer = None
+
+    async def close(self) -> None:
+        await self._reset()
+
+    @staticmethod
+    def topic_partition(topic: str, partition: int) -> TopicPartition:
+        return TopicPartition(topic, partition)
+
+
+def _decode(raw: bytes | None) -> CloudEvent | None:
+    if raw is None:
+        return None
+    try:
+        return CloudEvent.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        # Not ours to apply; it cannot be replayed meaningfully either.
+        logger.error("undecodable message skipped", extra={"error": str(exc)[:500]})
+        return None
+
+
+class FeedFollower:
+    """Walks an upstream's change feed behind the broker and applies whatever
+    the broker did not deliver within a grace period (lost on a broker
+    restart, or never consumed). Events already in the inbox are skipped."""
+
+    def __init__(
+        self,
+        *,
+        upstream: Upstream,
+        processor: EventProcessor,
+        database: Database,
+        token: str | None,
+        interval: float = 5.0,
+        grace: float = 10.0,
+        page_size: int = 500,
+    ) -> None:
+        self._upstream = upstream
+        self._processor = processor
+        self._db = database
+        self._token = token
+        self._interval = interval
+        self._grace = timedelta(seconds=grace)
+        self._page_size = page_size
+
+    async def _cursor(self) -> int:
+        table = self._db.tables.feed_cursors
+        async with self._db.read_only() as session:
+            value = (
+                await session.execute(
+                    select(table.c.position).where(table.c.source == self._upstream.name)
+                )
+            ).scalar_one_or_none()
+        return int(value or 0)
+
+    async def _save_cursor(self, position: int) -> None:
+        table = self._db.tables.feed_cursors
+        async with self._db.unit_of_work() as uow:
+            stmt = pg_insert(table).values(source=self._upstream.name, position=position)
+            await uow.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["source"],
+                    set_={
+                        "position": stmt.excluded.position,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+            )
+
+    async def _already_seen(self, ids: list[str]) -> set[str]:
+        inbox = self._db.tables.inbox
+        async with self._db.read_only() as session:
+            rows = await session.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids)))
+        return {r[0] for r in rows}
+
+    async def catch_up(self, client: httpx.AsyncClient) -> int:
+        """One pass over the feed; returns how many events it applied itself."""
+        applied = 0
+        cursor = await self._cursor()
+        start = cursor
+        while True:
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+            response = await client.get(
+                self._upstream.feed_url,
+                params={"after": cursor, "limit": self._page_size},
+                headers=headers,
+            )
+            response.raise_for_status()
+            events = [CloudEvent.model_validate(e) for e in response.json()["items"]]
+            if not events:
+                break
+            seen = await self._already_seen([e.id for e in events])
+            horizon = datetime.now(UTC) - self._grace
+            stop = False
+            for event in events:
+                if event.id not in seen:
+                    if event.time > horizon:
+                        stop = True  # the broker may still deliver it
+                        break
+                    await self._processor.process(event)
+                    applied += 1
+                cursor = event.sequence
+            if stop or len(events) < self._page_size:
+                break
+        if cursor != start:
+            await self._save_cursor(cursor)
+        if applied:
+            logger.warning(
+                "applied events the broker had not delivered",
+                extra={"upstream": self._upstream.name, "count": applied},
+            )
+        return applied
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            while True:
+                try:
+                    await self.catch_up(client)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    logger.warning(
+                        "change feed unavailable",
+                        extra={"upstream": self._upstream.name, "error": repr(exc)},
+                    )
+                await asyncio.sleep(self._interval)
+
+
+__all__ = [
+    "EventHandler",
+    "EventProcessor",
+    "FeedFollower",
+    "KafkaEventConsumer",
+    "Upstream",
+    "insert",
+]

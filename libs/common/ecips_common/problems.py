@@ -1,0 +1,178 @@
+"""RFC 9457 problem details, and the handlers that turn every error into one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("ecips.problems")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error response (for OpenAPI)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Raise from anywhere in a request to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers or {}
+
+
+class NotFound(ProblemError):
+    def __init__(self, what: str, detail: str | None = None) -> None:
+        super().__init__(
+            404, f"{what}_not_found", f"{what.replace('_', ' ').capitalize()} not found", detail
+        )
+
+
+class InvalidInput(ProblemError):
+    def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
+        super().__init__(
+            422,
+            "validation_failed",
+            "The request is not valid",
+            detail or "; ".join(f"{e.field}: {e.message}" for e in errors),
+            errors=errors,
+        )
+
+
+def problem_response(problem: ProblemError) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://ecips.dev/problems/{problem.code}",
+        "title": problem.title,
+        "status": problem.status,
+        "code": problem.code,
+    }
+    if problem.detail is not None:
+        body["detail"] = problem.detail
+    if problem.errors is not None:
+        body["errors"] = [e.model_dump() for e in problem.errors]
+    return JSONResponse(
+        body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers
+    )
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """Turn pydantic's location into the dotted field path clients see.
+
+    The first element names where the value came from (body, query, path);
+    clients care about the field, so it is dropped for bodies.
+    """
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "body"
+
+
+_PYDANTIC_CODES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+    "json_invalid": "invalid_json",
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "date_from_datetime_parsing": "invalid_date",
+    "date_parsing": "invalid_date",
+    "date_type": "invalid_date",
+    "int_parsing": "not_an_integer",
+    "float_parsing": "not_a_number",
+    "decimal_parsing": "not_a_number",
+    "literal_error": "not_allowed",
+    "enum": "not_allowed",
+    "string_type": "not_a_string",
+    "dict_type": "not_an_object",
+    "model_attributes_type": "not_an_object",
+    "list_type": "not_a_list",
+}
+
+
+def validation_problem(exc: RequestValidationError) -> ProblemError:
+    errors = []
+    for err in exc.errors():
+        code = _PYDANTIC_CODES.get(err["type"], err["type"])
+        errors.append(FieldError(field=field_path(err["loc"]), code=code, message=err["msg"]))
+    return InvalidInput(errors)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return problem_response(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(validation_problem(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        return problem_response(
+            ProblemError(
+                exc.status_code,
+                codes.get(exc.status_code, f"http_{exc.status_code}"),
+                titles.get(exc.status_code, "HTTP error"),
+                str(exc.detail) if exc.detail else None,
+                headers=dict(exc.headers or {}),
+            )
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            ProblemError(500, "internal_error", "Internal error", "The error was logged.")
+        )
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
+    for status in (400, 401, 403, 404, 409, 422, 429)
+}
