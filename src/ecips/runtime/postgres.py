@@ -125,7 +125,7 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        """SQLAlchemy URL of :attr:`database`, e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5433/ecips``."""
+        """SQLAlchemy URL of :attr:`database`: ``postgresql+asyncpg://postgres@HOST:PORT/DB``."""
         return to_sqlalchemy_url(self.dsn)
 
     @property
