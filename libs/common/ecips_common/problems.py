@@ -94,10 +94,10 @@ def field_path(loc: Sequence[str | int]) -> str:
     """Turn pydantic's location into the dotted field path clients see.
 
     The first element names where the value came from (body, query, path);
-    clients care about the field, so it is dropped for bodies.
+    clients care about the field, so it is dropped.
     """
     parts = list(loc)
-    if parts and parts[0] == "body":
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
     text = ""
     for part in parts:

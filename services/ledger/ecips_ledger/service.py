@@ -1,0 +1,414 @@
+"""Filing records under enterprises, keeping master data and flags derived
+from them, and answering (audited) reads."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ecips_common.auth import Principal
+from ecips_common.contracts import (
+    EnterpriseChanged,
+    EnterpriseFlags,
+    FormerName,
+    RecordAccepted,
+    RecordFiled,
+    RecordRevoked,
+)
+from ecips_common.db import UnitOfWork
+from ecips_common.identifiers import IdentifierError, uscc_division
+from ecips_ledger.master_data import (
+    MASTER_CATEGORIES,
+    REGISTRATION,
+    STATUS_ACTIVE,
+    ListFlag,
+    MasterData,
+    fold_master_data,
+)
+from ecips_ledger.models import AuditEntry, Enterprise, FiledRecord
+from ecips_ledger.repository import LedgerRepository
+
+logger = logging.getLogger("ecips.ledger")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def lock_keys(
+    record_id: uuid.UUID, numbers: Iterable[str | None], usccs: Iterable[str | None]
+) -> list[str]:
+    """The locks one record event takes, in the one global order: the record,
+    then registration numbers, then USCCs (a USCC found through a number is
+    locked after it, which keeps the order)."""
+    return [
+        f"record:{record_id}",
+        *sorted({f"number:{n}" for n in numbers if n}),
+        *sorted({f"uscc:{u}" for u in usccs if u}),
+    ]
+
+
+def _registration_number_in(data: dict[str, Any]) -> str | None:
+    value = data.get("registration_number")
+    return value if isinstance(value, str) and value else None
+
+
+class RecordFiler:
+    """Applies the records topic to the ledger (runs inside the consumer's
+    unit of work, so the inbox row, the state and the events commit together)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._repo = LedgerRepository(uow.session)
+
+    async def accept(self, event: RecordAccepted) -> None:
+        numbers = [event.registration_number]
+        if event.category == REGISTRATION:
+            numbers.append(_registration_number_in(event.data))
+        await self._repo.lock(lock_keys(event.record_id, numbers, [event.uscc]))
+        await self._repo.add_revision(
+            {
+                "record_id": event.record_id,
+                "revision": event.revision,
+                "uscc": event.uscc,
+                "registration_number": event.registration_number,
+                "enterprise_name": event.enterprise_name,
+                "occurred_on": event.occurred_on,
+                "data": event.data,
+                "disclosure": event.disclosure,
+                "publicity_period_days": event.publicity_period_days,
+                "catalogue_version": event.catalogue_version,
+                "accepted_at": event.accepted_at,
+            }
+        )
+        record = await self._repo.get_record(event.record_id, for_update=True)
+        if record is None:
+            record = self._new_record(event)
+            early = await self._repo.take_early_revocation(event.record_id)
+            if early is not None:
+                record.status = "revoked"
+                record.revocation_reason = early.reason
+                record.revoked_at = early.revoked_at
+            await self._repo.add_record(record)
+        elif event.revision > record.revision:
+            self._replace_head(record, event)
+        else:
+            # An older revision arriving late: kept in the history only.
+            return
+        await self._file_and_refresh(record)
+
+    async def revoke(self, event: RecordRevoked) -> None:
+        await self._repo.lock(lock_keys(event.record_id, [event.registration_number], [event.uscc]))
+        record = await self._repo.get_record(event.record_id, for_update=True)
+        if record is None:
+            # The revocation overtook its record: remember it for when the record comes.
+            await self._repo.remember_revocation(
+                {
+                    "record_id": event.record_id,
+                    "revision": event.revision,
+                    "reason": event.reason,
+                    "revoked_at": event.revoked_at,
+                }
+            )
+            return
+        if record.status == "revoked":
+            return
+        record.status = "revoked"
+        record.revocation_reason = event.reason
+        record.revoked_at = event.revoked_at
+        record.version += 1
+        record.updated_at = now_utc()
+        await self._file_and_refresh(record)
+
+    @staticmethod
+    def _new_record(event: RecordAccepted) -> FiledRecord:
+        return FiledRecord(
+            record_id=event.record_id,
+            uscc=event.uscc,
+            registration_number=event.registration_number,
+            matched=False,
+            category=event.category,
+            department=event.department,
+            source_id=event.source_id,
+            enterprise_name=event.enterprise_name,
+            revision=event.revision,
+            status="active",
+            occurred_on=event.occurred_on,
+            data=event.data,
+            disclosure=event.disclosure,
+            publicity_period_days=event.publicity_period_days,
+            catalogue_version=event.catalogue_version,
+            accepted_at=event.accepted_at,
+            version=1,
+            updated_at=now_utc(),
+        )
+
+    @staticmethod
+    def _replace_head(record: FiledRecord, event: RecordAccepted) -> None:
+        record.revision = event.revision
+        record.enterprise_name = event.enterprise_name
+        record.registration_number = event.registration_number
+        if not record.matched:
+            record.uscc = event.uscc
+        record.occurred_on = event.occurred_on
+        record.data = event.data
+        record.disclosure = event.disclosure
+        record.publicity_period_days = event.publicity_period_days
+        record.catalogue_version = event.catalogue_version
+        record.accepted_at = event.accepted_at
+        record.version += 1
+        record.updated_at = now_utc()
+
+    async def _file_and_refresh(self, record: FiledRecord) -> None:
+        """After a record changed: file it if its enterprise is known, tell
+        consumers, and bring the enterprise's derived state up to date."""
+        if not record.matched:
+            uscc = await self._enterprise_for(record)
+            if uscc is None:
+                return  # waits until the registration arrives
+            self._file(record, uscc)
+        assert record.uscc is not None
+        self._emit_filed(record)
+        await self._refresh(record.uscc)
+
+    async def _enterprise_for(self, record: FiledRecord) -> str | None:
+        if record.uscc is not None:
+            if await self._repo.get_enterprise(record.uscc) is not None:
+                return record.uscc
+            if record.category == REGISTRATION and record.status == "active":
+                return await self._create_enterprise(record)
+            return None
+        if record.registration_number is None:
+            return None
+        uscc = await self._repo.uscc_for_number(record.registration_number)
+        if uscc is not None:
+            await self._repo.lock([f"uscc:{uscc}"])
+        return uscc
+
+    async def _create_enterprise(self, registration: FiledRecord) -> str | None:
+        assert registration.uscc is not None
+        try:
+            division = uscc_division(registration.uscc)
+        except IdentifierError as exc:
+            logger.warning(
+                "registration with an invalid USCC left unfiled",
+                extra={"record_id": str(registration.record_id), "error": exc.code},
+            )
+            return None
+        await self._repo.add_enterprise(
+            Enterprise(
+                uscc=registration.uscc,
+                name=registration.enterprise_name,
+                former_names=[],
+                division_code=division,
+                status=STATUS_ACTIVE,
+                registered=False,
+                record_counts={},
+                version=0,
+            )
+        )
+        return registration.uscc
+
+    @staticmethod
+    def _file(record: FiledRecord, uscc: str) -> None:
+        record.uscc = uscc
+        record.matched = True
+        record.filed_at = now_utc()
+        record.version += 1
+
+    def _emit_filed(self, record: FiledRecord) -> None:
+        assert record.uscc is not None
+        self._uow.emit(
+            RecordFiled(
+                uscc=record.uscc,
+                record_id=record.record_id,
+                version=record.version,
+                revision=record.revision,
+                status="revoked" if record.status == "revoked" else "active",
+                category=record.category,
+                department=record.department,
+                source_id=record.source_id,
+                occurred_on=record.occurred_on,
+                data=record.data,
+                disclosure=_disclosure(record.disclosure),
+                publicity_period_days=record.publicity_period_days,
+                revocation_reason=record.revocation_reason,
+                filed_at=now_utc(),
+            ),
+            subject=record.uscc,
+        )
+
+    async def _refresh(self, uscc: str) -> None:
+        """Re-derive the enterprise from its records; file the records that
+        were waiting for it; publish a snapshot if anything changed."""
+        enterprise = await self._repo.get_enterprise(uscc, for_update=True)
+        if enterprise is None:
+            return
+        derived = await self._derive(enterprise)
+        waiting = await self._repo.unmatched_records(
+            uscc, derived.registration_number if derived else enterprise.registration_number
+        )
+        for record in waiting:
+            self._file(record, uscc)
+            self._emit_filed(record)
+        if waiting:
+            derived = await self._derive(enterprise)
+        if derived is None:
+            return
+        derived = await self._without_taken_number(enterprise, derived)
+        if derived == stored_master_data(enterprise):
+            return
+        await self._store(enterprise, derived)
+        self._emit_snapshot(enterprise)
+
+    async def _derive(self, enterprise: Enterprise) -> MasterData | None:
+        records = await self._repo.records_in_categories(enterprise.uscc, MASTER_CATEGORIES)
+        counts = await self._repo.active_counts(enterprise.uscc)
+        return fold_master_data(records, counts)
+
+    async def _without_taken_number(
+        self, enterprise: Enterprise, derived: MasterData
+    ) -> MasterData:
+        """One old number maps to one enterprise: a second claim (bad source
+        data) is logged and ignored rather than failing the event forever."""
+        number = derived.registration_number
+        if not number or number == enterprise.registration_number:
+            return derived
+        owner = await self._repo.uscc_for_number(number)
+        if owner is None or owner == enterprise.uscc:
+            return derived
+        logger.warning(
+            "registration number already maps to another enterprise",
+            extra={"uscc": enterprise.uscc, "other": owner},
+        )
+        return replace(derived, registration_number=enterprise.registration_number)
+
+    async def _store(self, enterprise: Enterprise, derived: MasterData) -> None:
+        enterprise.registration_number = derived.registration_number
+        enterprise.registered = derived.registered
+        enterprise.name = derived.name
+        enterprise.former_names = [
+            {"name": name, "until": until.isoformat() if until else None}
+            for name, until in derived.former_names
+        ]
+        enterprise.legal_representative = derived.legal_representative
+        enterprise.enterprise_type = derived.enterprise_type
+        enterprise.registered_capital = derived.registered_capital
+        enterprise.established_on = derived.established_on
+        enterprise.address = derived.address
+        enterprise.business_scope = derived.business_scope
+        enterprise.registration_authority = derived.registration_authority
+        enterprise.status = derived.status
+        enterprise.status_since = derived.status_since
+        for flag in ("abnormal_operation", "serious_illegal"):
+            value: ListFlag = getattr(derived, flag)
+            setattr(enterprise, flag, value.listed)
+            setattr(enterprise, f"{flag}_since", value.since)
+            setattr(enterprise, f"{flag}_reason", value.reason)
+        enterprise.record_counts = dict(derived.record_counts)
+        enterprise.version += 1
+        enterprise.updated_at = now_utc()
+        await self._uow.session.flush()
+
+    def _emit_snapshot(self, enterprise: Enterprise) -> None:
+        self._uow.emit(snapshot_of(enterprise), subject=enterprise.uscc)
+
+
+def _disclosure(value: str) -> Any:
+    return value if value in ("public", "authorized", "government") else "government"
+
+
+def stored_master_data(enterprise: Enterprise) -> MasterData:
+    return MasterData(
+        registered=enterprise.registered,
+        name=enterprise.name,
+        former_names=tuple(
+            (str(f["name"]), date.fromisoformat(f["until"]) if f.get("until") else None)
+            for f in enterprise.former_names
+        ),
+        registration_number=enterprise.registration_number,
+        legal_representative=enterprise.legal_representative,
+        enterprise_type=enterprise.enterprise_type,
+        registered_capital=enterprise.registered_capital,
+        established_on=enterprise.established_on,
+        address=enterprise.address,
+        business_scope=enterprise.business_scope,
+        registration_authority=enterprise.registration_authority,
+        status=enterprise.status,
+        status_since=enterprise.status_since,
+        abnormal_operation=ListFlag(
+            enterprise.abnormal_operation,
+            enterprise.abnormal_operation_since,
+            enterprise.abnormal_operation_reason,
+        ),
+        serious_illegal=ListFlag(
+            enterprise.serious_illegal,
+            enterprise.serious_illegal_since,
+            enterprise.serious_illegal_reason,
+        ),
+        record_counts=tuple(sorted(enterprise.record_counts.items())),
+    )
+
+
+def flags_of(enterprise: Enterprise) -> EnterpriseFlags:
+    return EnterpriseFlags(
+        abnormal_operation=enterprise.abnormal_operation,
+        abnormal_operation_since=enterprise.abnormal_operation_since,
+        abnormal_operation_reason=enterprise.abnormal_operation_reason,
+        serious_illegal=enterprise.serious_illegal,
+        serious_illegal_since=enterprise.serious_illegal_since,
+        serious_illegal_reason=enterprise.serious_illegal_reason,
+    )
+
+
+def snapshot_of(enterprise: Enterprise) -> EnterpriseChanged:
+    return EnterpriseChanged(
+        uscc=enterprise.uscc,
+        version=enterprise.version,
+        registered=enterprise.registered,
+        name=enterprise.name,
+        former_names=[FormerName.model_validate(f) for f in enterprise.former_names],
+        registration_number=enterprise.registration_number,
+        legal_representative=enterprise.legal_representative,
+        enterprise_type=enterprise.enterprise_type,
+        registered_capital=enterprise.registered_capital,
+        established_on=enterprise.established_on,
+        address=enterprise.address,
+        business_scope=enterprise.business_scope,
+        registration_authority=enterprise.registration_authority,
+        division_code=enterprise.division_code,
+        status=enterprise.status,
+        flags=flags_of(enterprise),
+        record_counts=dict(enterprise.record_counts),
+        changed_at=enterprise.updated_at,
+    )
+
+
+class AuditLog:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._repo = LedgerRepository(uow.session)
+
+    async def record_read(
+        self,
+        principal: Principal,
+        *,
+        method: str,
+        path: str,
+        query: str | None,
+        uscc: str | None,
+    ) -> None:
+        await self._repo.add_audit(
+            AuditEntry(
+                subject=principal.subject[:200],
+                department=principal.department[:40],
+                method=method[:10],
+                path=path[:500],
+                query=query[:1000] if query else None,
+                uscc=uscc[:64] if uscc else None,
+                token_id=principal.token_id[:64] or None,
+            )
+        )
