@@ -172,6 +172,7 @@ class KafkaEventConsumer:
             # timeout; a shorter one makes a (re)start join in ~3 s, not ~5 s.
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
+            fetch_max_wait_ms=50,
         )
         await consumer.start()
         return consumer
