@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 PACKAGES := -p ecips_common -p ecips_ingest -p ecips_ledger -p ecips_publicity \
             -p ecips_coordination -p ecips_rules -p ecips
 
-.PHONY: install run test test-unit test-integration test-e2e lint format clean
+.PHONY: install browser-deps run test test-unit test-integration test-e2e lint format clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -27,10 +27,20 @@ $(BIN)/ecips: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*
 
 install: $(BIN)/ecips
 
+# Browser tests drive Debian's Chromium (never a downloaded browser) and need CJK fonts.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto.*CJK"; then \
+		echo "installing chromium and fonts-noto-cjk"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			chromium fonts-noto-cjk fontconfig >/dev/null; \
+	fi
+
 run: install  ## the whole system on its embedded default
 	$(BIN)/ecips up
 
-test: install lint  ## lint, unit, integration and end-to-end tests
+test: install lint browser-deps  ## lint, unit, integration, browser and end-to-end tests
 	$(BIN)/pytest
 
 test-unit: install
