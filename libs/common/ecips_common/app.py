@@ -55,7 +55,8 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     produces: Mapping[str, int] = field(default_factory=dict)
     handlers: Mapping[str, EventHandler] = field(default_factory=dict)
-    upstreams: Callable[[ServiceSettings], Sequence[Upstream]] = lambda _: ()
+    # Receives the service's own settings class (hence Any).
+    upstreams: Callable[[Any], Sequence[Upstream]] = lambda _: ()
     background: Sequence[BackgroundJob] = ()
     on_startup: Callable[[ServiceState], Awaitable[None]] | None = None
     changes_scopes: tuple[str, ...] = ("changes:read",)

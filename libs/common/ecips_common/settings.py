@@ -56,6 +56,15 @@ class ServiceSettings(BaseSettings):
     feed_grace_seconds: float = 10.0
     consumer_max_attempts: int = 5
 
+    # Public (token-less) endpoints: a token bucket per client address.
+    rate_limit_per_second: float = Field(default=20.0, gt=0)
+    rate_limit_burst: int = Field(default=60, ge=1)
+    # Behind a trusted reverse proxy the client is the first X-Forwarded-For address.
+    trust_forwarded_for: bool = False
+    cache_max_age_seconds: int = Field(default=30, ge=0)
+    # Comma-separated origins allowed to call the API from a browser ("*" = any).
+    cors_allow_origins: str = "*"
+
     ingest_url: str = "http://127.0.0.1:8001"
     ledger_url: str = "http://127.0.0.1:8002"
     publicity_url: str = "http://127.0.0.1:8003"

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.cors import CORSMiddleware
 
 from ecips_common.app import ServiceDefinition, ServiceState, create_service_app
 from ecips_common.consumer import Upstream
-from ecips_common.settings import ServiceSettings
+from ecips_common.public_http import install_public_http
 from ecips_publicity.api import portal, public
 from ecips_publicity.catalogue import load_catalogue
 from ecips_publicity.consumers import HANDLERS
 from ecips_publicity.models import OUTBOX, Base
 from ecips_publicity.settings import PublicitySettings
-from ecips_publicity.web import CacheControlMiddleware, RateLimitMiddleware, TokenBucketLimiter
 
 
-def upstreams(settings: ServiceSettings) -> list[Upstream]:
-    assert isinstance(settings, PublicitySettings)
+def upstreams(settings: PublicitySettings) -> list[Upstream]:
     return [
         Upstream("ledger", settings.ledger_topic, f"{settings.ledger_url}/v1/changes"),
         Upstream("rules", settings.punishments_topic, f"{settings.rules_url}/v1/changes"),
@@ -51,19 +48,5 @@ def create_app(settings: PublicitySettings | None = None) -> FastAPI:
     )
     app = create_service_app(definition, settings)
     app.mount("/static", StaticFiles(directory=portal.STATIC_DIR), name="static")
-    # Added last = outermost: CORS headers also go on 429 answers.
-    app.add_middleware(CacheControlMiddleware, max_age=settings.cache_max_age_seconds)
-    app.add_middleware(
-        RateLimitMiddleware,
-        limiter=TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
-        trust_forwarded_for=settings.trust_forwarded_for,
-    )
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=[o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()],
-        allow_methods=["GET"],
-        allow_headers=["Accept", "Content-Type"],
-        expose_headers=["Retry-After"],
-        max_age=600,
-    )
+    install_public_http(app, settings)
     return app

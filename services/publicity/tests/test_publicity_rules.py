@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from ecips_common.public_http import TokenBucketLimiter
 from ecips_publicity.catalogue import CATALOGUE_FILE, CatalogueError, load_catalogue
 from ecips_publicity.masking import mask_personal_data, mask_text
 from ecips_publicity.repository import escape_like
 from ecips_publicity.settings import CATALOGUE_DIR
-from ecips_publicity.web import TokenBucketLimiter
 
 
 def test_identity_number_keys_are_dropped_at_any_depth() -> None:

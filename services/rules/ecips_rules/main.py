@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ecips_common.app import ServiceDefinition, ServiceState, create_service_app
 from ecips_common.consumer import Upstream
 from ecips_common.contracts import LEDGER_TOPIC, PUNISHMENTS_TOPIC, TOPIC_PARTITIONS
-from ecips_common.settings import ServiceSettings
+from ecips_common.public_http import install_public_http
 from ecips_rules.api import checks, rules
 from ecips_rules.catalogue import load_catalogue
 from ecips_rules.consumers import build_handlers
@@ -18,7 +18,7 @@ from ecips_rules.models import OUTBOX, Base
 from ecips_rules.settings import RulesSettings
 
 
-def upstreams(settings: ServiceSettings) -> Sequence[Upstream]:
+def upstreams(settings: RulesSettings) -> Sequence[Upstream]:
     return [Upstream("ledger", LEDGER_TOPIC, f"{settings.ledger_url}/v1/changes")]
 
 
@@ -46,4 +46,7 @@ def create_app(settings: RulesSettings | None = None) -> FastAPI:
         upstreams=upstreams,
         on_startup=on_startup,
     )
-    return create_service_app(definition, settings)
+    app = create_service_app(definition, settings)
+    # Credit checks are public: rate limited per client, callable from browsers.
+    install_public_http(app, settings, cors_methods=("GET", "POST"), cache=False)
+    return app

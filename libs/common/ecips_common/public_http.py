@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecips_common.problems import ProblemError, problem_response
+from ecips_common.settings import ServiceSettings
 
 # Operational endpoints are for probes and scrapers, not the public.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -135,3 +138,30 @@ class CacheControlMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cache_header)
+
+
+def install_public_http(
+    app: FastAPI,
+    settings: ServiceSettings,
+    *,
+    cors_methods: Sequence[str] = ("GET",),
+    cache: bool = True,
+) -> None:
+    """Protect and open up a token-less API: per-client rate limiting (429 with
+    Retry-After), short public caching of GETs, and CORS for browsers."""
+    # Added last = outermost: CORS headers also go on 429 answers.
+    if cache:
+        app.add_middleware(CacheControlMiddleware, max_age=settings.cache_max_age_seconds)
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()],
+        allow_methods=list(cors_methods),
+        allow_headers=["Accept", "Content-Type", "Authorization"],
+        expose_headers=["Retry-After", "ETag"],
+        max_age=600,
+    )
