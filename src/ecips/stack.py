@@ -34,7 +34,8 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 DEFAULT_POSTGRES_PORT = 15432
 DEFAULT_KAFKA_PORT = 19092
-SERVICE_TOKEN_SCOPES = ("changes:read",)
+# Services follow each other's change feeds and look up enterprises in the ledger.
+SERVICE_TOKEN_SCOPES = ("changes:read", "ledger:read")
 
 
 @dataclass(frozen=True)
