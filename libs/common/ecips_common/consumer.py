@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ecips_common.db import Database, UnitOfWork
 from ecips_common.events import CloudEvent
@@ -25,6 +26,23 @@ from ecips_common.events import CloudEvent
 logger = logging.getLogger("ecips.consumer")
 
 EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble (database or network down) rather than a bad event:
+    retried until it passes, never dead-lettered."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        OSError
+        | OperationalError
+        | InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.ConnectionDoesNotExistError,
+    )
+
 
 EVENTS_CONSUMED = Counter(
     "ecips_events_consumed_total", "Events consumed", ["service", "type", "outcome"]
@@ -69,6 +87,8 @@ class EventProcessor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if is_transient(exc):
+                    raise
                 last_error = exc
                 logger.warning(
                     "event handling failed",
@@ -84,29 +104,55 @@ class EventProcessor:
         EVENTS_CONSUMED.labels(self._service, event.type, "dead_letter").inc()
         return "dead_letter"
 
+    async def process_batch(self, events: Sequence[CloudEvent]) -> list[str]:
+        """Apply consecutive events of one partition in a single transaction
+        (one commit instead of many); if any of them fails, the transaction
+        rolls back and each event is retried on its own."""
+        if len(events) <= 1:
+            return [await self.process(e) for e in events]
+        try:
+            async with self._db.unit_of_work() as uow:
+                outcomes = [await self._claim_and_handle(uow, e) for e in events]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            logger.info(
+                "batch failed, applying its events one by one",
+                extra={"events": len(events), "error": repr(exc)},
+            )
+            return [await self.process(e) for e in events]
+        for event, outcome in zip(events, outcomes, strict=True):
+            EVENTS_CONSUMED.labels(self._service, event.type, outcome).inc()
+        return outcomes
+
     async def _apply(self, event: CloudEvent) -> str:
+        async with self._db.unit_of_work() as uow:
+            return await self._claim_and_handle(uow, event)
+
+    async def _claim_and_handle(self, uow: UnitOfWork, event: CloudEvent) -> str:
         tables = self._db.tables
         handler = self._handlers.get(event.type)
         outcome = "applied" if handler is not None else "ignored"
-        async with self._db.unit_of_work() as uow:
-            claimed = (
-                await uow.session.execute(
-                    pg_insert(tables.inbox)
-                    .values(
-                        event_id=event.id,
-                        source=event.source,
-                        event_type=event.type,
-                        sequence=event.sequence,
-                        outcome=outcome,
-                    )
-                    .on_conflict_do_nothing(index_elements=["event_id"])
-                    .returning(tables.inbox.c.event_id)
+        claimed = (
+            await uow.session.execute(
+                pg_insert(tables.inbox)
+                .values(
+                    event_id=event.id,
+                    source=event.source,
+                    event_type=event.type,
+                    sequence=event.sequence,
+                    outcome=outcome,
                 )
-            ).first()
-            if claimed is None:
-                return "duplicate"
-            if handler is not None:
-                await handler(uow, event)
+                .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(tables.inbox.c.event_id)
+            )
+        ).first()
+        if claimed is None:
+            return "duplicate"
+        if handler is not None:
+            await handler(uow, event)
         return outcome
 
     async def _dead_letter(self, event: CloudEvent, error: Exception | None, attempts: int) -> None:
@@ -158,6 +204,7 @@ class KafkaEventConsumer:
         self._topics = list(topics)
         self._consumer: AIOKafkaConsumer | None = None
         self.connected = False
+        self.transaction_size = 100
 
     async def _start(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -186,22 +233,33 @@ class KafkaEventConsumer:
                     self.connected = True
                     backoff = 0.5
                 batches = await self._consumer.getmany(timeout_ms=1000, max_records=500)
-                for tp, messages in batches.items():
-                    for message in messages:
-                        event = _decode(message.value)
-                        if event is not None:
-                            await self._processor.process(event)
-                    await self._consumer.commit({tp: messages[-1].offset + 1})
+                if not batches:
+                    continue
+                # Partitions are independent (one enterprise's events share a
+                # partition), so they are applied concurrently, each in order.
+                await asyncio.gather(
+                    *(self._apply_partition(messages) for messages in batches.values())
+                )
+                await self._consumer.commit(
+                    {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
+                )
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:
+                # Broker or database trouble: nothing was committed for the
+                # batch in hand, so reconnect and read it again.
                 logger.warning(
-                    "consumer lost the broker, reconnecting",
+                    "consumer interrupted, reconnecting",
                     extra={"error": repr(exc), "retry_in": backoff},
                 )
                 await self._reset()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+    async def _apply_partition(self, messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        events = [e for e in (_decode(m.value) for m in messages) if e is not None]
+        for start in range(0, len(events), self.transaction_size):
+            await self._processor.process_batch(events[start : start + self.transaction_size])
 
     async def _reset(self) -> None:
         self.connected = False

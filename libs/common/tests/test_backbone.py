@@ -239,3 +239,24 @@ async def test_feed_follower_applies_what_the_broker_lost(database: Database) ->
     for event in old:
         assert await counter(database, event.data["name"]) == 1
     assert await counter(database, fresh.data["name"]) == 0
+
+
+async def test_a_poison_event_in_a_batch_does_not_hold_back_the_others(database: Database) -> None:
+    async def picky(uow: UnitOfWork, event: CloudEvent) -> None:
+        if Pinged.from_event(event).name.startswith("poison"):
+            raise ValueError("cannot apply")
+        await bump(uow, event)
+
+    processor = EventProcessor(
+        service="test", database=database, handlers={Pinged.event_type: picky}, max_attempts=1
+    )
+    good1, poison, good2 = ping(f"b1-{SUFFIX}"), ping(f"poison-b-{SUFFIX}"), ping(f"b2-{SUFFIX}")
+    assert await processor.process_batch([good1, poison, good2, good1]) == [
+        "applied",
+        "dead_letter",
+        "applied",
+        "duplicate",
+    ]
+    assert await counter(database, good1.data["name"]) == 1
+    assert await counter(database, good2.data["name"]) == 1
+    assert await processor.process_batch([good1, good2]) == ["duplicate", "duplicate"]
