@@ -40,6 +40,11 @@ class RunningSystem:
             for k, v in os.environ.items()
             if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
         }
+        # The fuzz and matrix tests send hundreds of requests from one address;
+        # the public rate limit itself is tested in the services' own suites.
+        for service in ("PUBLICITY", "RULES", "COORDINATION"):
+            env[f"ECIPS_{service}_RATE_LIMIT_PER_SECOND"] = "1000"
+            env[f"ECIPS_{service}_RATE_LIMIT_BURST"] = "2000"
         started = time.monotonic()
         self.process = subprocess.Popen(
             self.command(*args),
