@@ -50,6 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--subject", default=None, help="who the token is for (default: the department)"
     )
 
+    demo = commands.add_parser("demo", help="realistic demo data")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True)
+    generate = demo_commands.add_parser(
+        "generate", help="write demo records, one NDJSON per department"
+    )
+    generate.add_argument("--enterprises", type=int, default=1000)
+    generate.add_argument("--records", type=int, default=None, help="stop after this many records")
+    generate.add_argument("--seed", type=int, default=2016)
+    generate.add_argument("--out", type=Path, default=Path(".ecips/demo"))
+    load = demo_commands.add_parser(
+        "load", help="submit generated demo records to a running system"
+    )
+    _add_data_dir(load)
+    load.add_argument("--dir", type=Path, default=Path(".ecips/demo"))
+    load.add_argument("--ingest-url", default="http://127.0.0.1:8001")
+    load.add_argument("--concurrency", type=int, default=16)
+
     migrate = commands.add_parser("migrate", help="apply database migrations (DATABASE_URL)")
     migrate.add_argument("services", nargs="*", help="services to migrate (default: all)")
     return parser
@@ -110,6 +127,52 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from ecips import demo
+
+    if args.demo_command == "generate":
+        started = time.monotonic()
+        counts = demo.generate(
+            args.out,
+            enterprises=args.enterprises,
+            max_records=args.records,
+            seed=args.seed,
+            progress=demo.print_progress(args.enterprises),
+        )
+        print(
+            f"\necips: {sum(counts.values()):,} records for {args.enterprises:,} enterprises "
+            f"in {time.monotonic() - started:.1f} s, in {args.out}/",
+            flush=True,
+        )
+        for department, count in sorted(counts.items()):
+            print(f"  {department:<14} {count:>10,}")
+        return 0
+    from ecips.stack import issue_data_dir_token
+
+    def token_for(department: str) -> str:
+        return issue_data_dir_token(
+            args.data_dir, department=department, scopes=["records:write"], ttl_seconds=86400
+        )
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r  {done:,}/{total:,} records submitted", end="", file=sys.stderr, flush=True)
+
+    statuses = asyncio.run(
+        demo.load(
+            args.dir,
+            ingest_url=args.ingest_url,
+            token_for=token_for,
+            concurrency=args.concurrency,
+            progress=progress,
+        )
+    )
+    print(f"\necips: answers by status: {statuses}", flush=True)
+    return 0 if set(statuses) <= {"200", "202"} else 1
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from ecips.stack import SERVICES
     from ecips_common.migrations import upgrade_to_head
@@ -134,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_up(args)
     if args.command == "token":
         return cmd_token_issue(args)
+    if args.command == "demo":
+        return cmd_demo(args)
     if args.command == "migrate":
         return cmd_migrate(args)
     return 2
