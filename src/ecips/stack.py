@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -90,7 +90,12 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def start(self) -> None:
+        if self.log_file is not None:
+            self.log_file.close()
         self.log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -194,6 +199,7 @@ class Stack:
             )
             service.start()
             self.services.append(service)
+        self._write_pid_files()
         self._wait_ready(ready_timeout)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -221,22 +227,66 @@ class Stack:
                 f"logs in {self.data_dir / 'logs'}"
             )
 
+    def _write_pid_files(self) -> None:
+        """``<data-dir>/run/<name>.pid`` for every process, so operators (and the
+        fault-injection tests) can find them."""
+        run = self.data_dir / "run"
+        run.mkdir(exist_ok=True)
+        pids: dict[str, int | None] = {
+            s.name: s.process.pid if s.process else None for s in self.services
+        }
+        if self.postgres is not None:
+            pids["postgres"] = self.postgres.pid
+        if self.broker is not None:
+            pids["broker"] = self.broker.pid
+        for name, pid in pids.items():
+            if pid is not None:
+                (run / f"{name}.pid").write_text(f"{pid}\n")
+
     def supervise(self) -> None:
-        """Keep the services running until asked to stop; restart any that dies."""
+        """Keep everything running until asked to stop: a service, the broker or
+        the database that dies is started again."""
         while not self._stopping.wait(1.0):
+            restarted = False
+            if self.postgres is not None and not self.postgres.is_running():
+                restarted |= self._restart("PostgreSQL", self.postgres.start)
+            if self.broker is not None and not self.broker.is_running():
+                # The embedded broker keeps nothing: its topics are created again
+                # and consumers recover lost events from the producers' change feeds.
+                restarted |= self._restart("the broker", self._start_broker)
             for service in self.services:
-                assert service.process is not None
-                code = service.process.poll()
-                if code is not None and not self._stopping.is_set():
+                if not service.is_running() and not self._stopping.is_set():
                     service.restarts += 1
-                    delay = min(2**service.restarts, 30)
+                    delay = min(2 ** (service.restarts - 1), 30)
+                    code = service.process.returncode if service.process else None
                     _say(
-                        f"{service.name} exited with {code}; restarting in {delay} s "
-                        f"(see {service.log_path})"
+                        f"{service.name} exited with {code}; "
+                        f"restarting in {delay} s (see {service.log_path})"
                     )
                     if self._stopping.wait(delay):
                         return
                     service.start()
+                    restarted = True
+            if restarted:
+                self._write_pid_files()
+
+    def _start_broker(self) -> None:
+        assert self.broker is not None
+        self.broker.start(TOPIC_PARTITIONS)
+
+    def _restart(self, what: str, start: Callable[[], None]) -> bool:
+        _say(f"{what} stopped; starting it again")
+        for attempt in range(1, 31):
+            if self._stopping.is_set():
+                return False
+            try:
+                start()
+                _say(f"{what} is back")
+                return True
+            except Exception as exc:
+                _say(f"{what} did not start (attempt {attempt}): {exc}")
+                self._stopping.wait(1.0)
+        return False
 
     def request_stop(self) -> None:
         self._stopping.set()
