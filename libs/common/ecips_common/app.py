@@ -93,7 +93,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-UoW = Annotated[UnitOfWork, Depends(get_uow)]
+# Scope "function": the commit happens before the response is sent, so a client
+# never hears "accepted" about a transaction that then failed to commit.
+UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 Session = Annotated[AsyncSession, Depends(get_session)]
 State = Annotated[ServiceState, Depends(service_state)]
 

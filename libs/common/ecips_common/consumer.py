@@ -11,37 +11,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ecips_common.db import Database, UnitOfWork
 from ecips_common.events import CloudEvent
+from ecips_common.problems import is_infrastructure_outage
 
 logger = logging.getLogger("ecips.consumer")
 
 EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Infrastructure trouble (database or network down) rather than a bad event:
-    retried until it passes, never dead-lettered."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(
-        exc,
-        OSError
-        | OperationalError
-        | InterfaceError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.ConnectionDoesNotExistError,
-    )
 
 
 EVENTS_CONSUMED = Counter(
@@ -87,7 +70,7 @@ class EventProcessor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if is_transient(exc):
+                if is_infrastructure_outage(exc):
                     raise
                 last_error = exc
                 logger.warning(
@@ -116,7 +99,7 @@ class EventProcessor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient(exc):
+            if is_infrastructure_outage(exc):
                 raise
             logger.info(
                 "batch failed, applying its events one by one",

@@ -96,6 +96,27 @@ class EnterpriseFlags(BaseModel):
     serious_illegal_reason: str | None = None
 
 
+EnterpriseStatusCode = Literal["active", "revoked", "deregistered", "moved_out"]
+
+
+class Encumbrance(BaseModel):
+    """One active equity freeze, chattel mortgage or equity pledge on an enterprise.
+
+    Active means not lifted, cancelled (注销) or revoked by a later record;
+    ``until`` is the term the record states, which consumers judge against today.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    record_id: UUID
+    reference: str = Field(description="协助执行通知书文号 or 登记编号")
+    holder: str | None = Field(default=None, description="The court, mortgagee or pledgee")
+    party: str | None = Field(default=None, description="被执行人 (freeze) or 出质人 (pledge)")
+    amount: str | None = Field(default=None, description="e.g. 20万元人民币")
+    since: date
+    until: date | None = None
+
+
 class EnterpriseChanged(EventPayload):
     """The enterprise's master data and derived state after a change.
 
@@ -124,6 +145,14 @@ class EnterpriseChanged(EventPayload):
     flags: EnterpriseFlags
     record_counts: dict[str, int] = Field(default_factory=dict)
     changed_at: datetime
+    # Added fields (producers before them left them out):
+    status_code: EnterpriseStatusCode | None = Field(
+        default=None, description="``status`` as a code to switch on"
+    )
+    status_since: date | None = None
+    equity_freezes: list[Encumbrance] = Field(default_factory=list)
+    chattel_mortgages: list[Encumbrance] = Field(default_factory=list)
+    equity_pledges: list[Encumbrance] = Field(default_factory=list)
 
 
 class RecordFiled(EventPayload):
@@ -212,3 +241,8 @@ class TaskChanged(EventPayload):
     department: str
     uscc: str
     changed_at: datetime
+    # Added fields (producers before them left them out):
+    measure: str | None = Field(
+        default=None,
+        description="joint_punishment: the measure; double_notification: the approval item key",
+    )

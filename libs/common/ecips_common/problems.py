@@ -6,10 +6,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("ecips.problems")
@@ -137,6 +139,21 @@ def validation_problem(exc: RequestValidationError) -> ProblemError:
     return InvalidInput(errors)
 
 
+def is_infrastructure_outage(exc: BaseException) -> bool:
+    """The database (or the network to it) is down: a 503, not a bug."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        OSError
+        | OperationalError
+        | InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.ConnectionDoesNotExistError,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -161,6 +178,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_infrastructure_outage(exc):
+            logger.warning(
+                "database unavailable on %s %s: %r", request.method, request.url.path, exc
+            )
+            return problem_response(
+                ProblemError(
+                    503,
+                    "service_unavailable",
+                    "Service unavailable",
+                    "The database is unavailable; nothing was saved. Retry shortly.",
+                    headers={"Retry-After": "2"},
+                )
+            )
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             ProblemError(500, "internal_error", "Internal error", "The error was logged.")
@@ -174,5 +204,5 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status in (400, 401, 403, 404, 409, 422, 429)
+    for status in (400, 401, 403, 404, 409, 422, 429, 503)
 }
