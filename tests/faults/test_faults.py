@@ -27,7 +27,7 @@ import pytest
 from ecips.demo import department_files, generate
 from ecips.runtime.ports import free_port
 from ecips.stack import issue_data_dir_token
-from tests.system import SERVICES, RunningSystem
+from tests.system import RELAXED_RATE_LIMITS, SERVICES, RunningSystem
 
 pytestmark = pytest.mark.faults
 
@@ -39,7 +39,9 @@ SCHEMAS_WITH_INBOX = ("ledger", "publicity", "rules", "coordination")
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     ports = {name: free_port() for name in (*SERVICES, "postgres", "kafka")}
-    running = RunningSystem(tmp_path_factory.mktemp("ecips-faults") / "data", ports)
+    running = RunningSystem(
+        tmp_path_factory.mktemp("ecips-faults") / "data", ports, env=RELAXED_RATE_LIMITS
+    )
     running.start()
     yield running
     if running.process is not None and running.process.poll() is None:
@@ -98,10 +100,6 @@ class Submitter:
                     await asyncio.gather(
                         *(self._submit(http, headers, line) for line in lines[start : start + 16])
                     )
-
-
-def pid_of(system: RunningSystem, name: str) -> int:
-    return int((system.data_dir / "run" / f"{name}.pid").read_text())
 
 
 def wait_ready(system: RunningSystem, timeout: float = 120.0) -> None:
@@ -169,7 +167,7 @@ def test_nothing_lost_nothing_twice_through_crashes(system: RunningSystem, tmp_p
         wait_for_progress(submitter, fraction)
         if submitter.done.is_set():
             break
-        pid = pid_of(system, target)
+        pid = system.pid(target)
         os.kill(pid, signal.SIGQUIT if target == "postgres" else signal.SIGKILL)
         faults.append(target)
         time.sleep(1.5)
