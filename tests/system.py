@@ -4,15 +4,24 @@
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ecips.stack import SERVICES
 from ecips.system import RunningSystem
 from ecips_common.identifiers import USCC_ALPHABET, make_uscc
 
-__all__ = ["RELAXED_RATE_LIMITS", "SERVICES", "RunningSystem", "eventually", "new_uscc"]
+__all__ = [
+    "RELAXED_RATE_LIMITS",
+    "SERVICES",
+    "RunningSystem",
+    "eventually",
+    "new_uscc",
+    "private_data_dir",
+]
 
 # The fuzz and matrix tests send hundreds of requests from one address; the
 # public rate limit itself is tested in the services' own suites.
@@ -37,3 +46,12 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float 
 
 def new_uscc() -> str:
     return make_uscc(org_body="".join(random.choices(USCC_ALPHABET, k=8)), division="500103")
+
+
+def private_data_dir(prefix: str) -> Path:
+    """A data directory outside pytest's temporary tree: as root the embedded
+    PostgreSQL runs as another user, and pytest resets its own base directory
+    to 0700 whenever another session starts, which would lock the server out."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    base.chmod(0o711)
+    return base / "data"

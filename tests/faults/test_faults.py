@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -27,7 +28,7 @@ import pytest
 from ecips.demo import department_files, generate
 from ecips.runtime.ports import free_port
 from ecips.stack import issue_data_dir_token
-from tests.system import RELAXED_RATE_LIMITS, SERVICES, RunningSystem
+from tests.system import RELAXED_RATE_LIMITS, SERVICES, RunningSystem, private_data_dir
 
 pytestmark = pytest.mark.faults
 
@@ -37,15 +38,14 @@ SCHEMAS_WITH_INBOX = ("ledger", "publicity", "rules", "coordination")
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+def system() -> Iterator[RunningSystem]:
     ports = {name: free_port() for name in (*SERVICES, "postgres", "kafka")}
-    running = RunningSystem(
-        tmp_path_factory.mktemp("ecips-faults") / "data", ports, env=RELAXED_RATE_LIMITS
-    )
+    running = RunningSystem(private_data_dir("ecips-faults-"), ports, env=RELAXED_RATE_LIMITS)
     running.start()
     yield running
     if running.process is not None and running.process.poll() is None:
         running.stop()
+    shutil.rmtree(running.data_dir.parent, ignore_errors=True)
 
 
 class Submitter:
