@@ -1,0 +1,298 @@
+"""End-to-end ingestion and freshness on the whole system (`ecips up`: the five
+services, the embedded PostgreSQL and broker, all on this machine).
+
+1. Throughput: demo records submitted to ingest (concurrent clients) until the
+   ledger has filed them and the public read model has applied every ledger
+   event — beside the raw limit: PostgreSQL COPY of the same rows into one
+   table, measured in the same run on the same server.
+2. Freshness at a steady rate: registrations at R records/s; for a sample,
+   the delay from ingest's 202 to the public search finding the enterprise;
+   and for serious-illegal listings, the delay to the credit check refusing.
+
+    .venv/bin/python bench/pipeline.py --quick     # 5,000 records, 10 s at 200/s
+    .venv/bin/python bench/pipeline.py             # 200,000 records, 60 s at 200/s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import percentile, write_results
+
+from ecips.demo import DemoGenerator, department_files, generate
+from ecips.runtime.ports import free_port
+from ecips.stack import SERVICES, issue_data_dir_token
+from ecips.system import RunningSystem
+
+RELAXED = {
+    f"ECIPS_{s}_RATE_LIMIT_{k}": v
+    for s in ("PUBLICITY", "RULES")
+    for k, v in (("PER_SECOND", "100000"), ("BURST", "100000"))
+}
+
+
+async def raw_copy_rate(dsn: str, lines: list[str]) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS public.bench_raw_copy")
+        await conn.execute("CREATE TABLE public.bench_raw_copy (body jsonb NOT NULL)")
+        started = time.perf_counter()
+        await conn.copy_records_to_table(
+            "bench_raw_copy", records=[(line,) for line in lines], schema_name="public"
+        )
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE public.bench_raw_copy")
+        return len(lines) / elapsed
+    finally:
+        await conn.close()
+
+
+async def caught_up(conn: asyncpg.Connection, accepted: int) -> bool:
+    row = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM ingest.records) AS ingested,
+                  (SELECT count(*) FROM ingest.outbox) AS ingest_events,
+                  (SELECT count(*) FROM ledger.inbox WHERE source = '/ecips/ingest')
+                      AS ledger_applied,
+                  (SELECT count(*) FROM ledger.outbox) AS ledger_events,
+                  (SELECT count(*) FROM publicity.inbox WHERE source = '/ecips/ledger')
+                      AS public_applied"""
+    )
+    assert row is not None
+    return bool(
+        row["ingested"] >= accepted
+        and row["ledger_applied"] >= row["ingest_events"]
+        and row["public_applied"] >= row["ledger_events"]
+    )
+
+
+async def throughput(
+    system: RunningSystem, work: Path, records: int, concurrency: int
+) -> dict[str, Any]:
+    generate(work, enterprises=max(records // 2, 10), max_records=records, seed=2026)
+    files = department_files(work)
+    lines_by_file = {f: f.read_text(encoding="utf-8").splitlines() for f in files}
+    all_lines = [line for lines in lines_by_file.values() for line in lines]
+    dsn = f"postgresql://postgres@127.0.0.1:{system.ports['postgres']}/ecips"
+    raw = await raw_copy_rate(dsn, all_lines)
+    accepted = 0
+    started = time.perf_counter()
+    async with httpx.AsyncClient(
+        base_url=system.url("ingest"), timeout=60, limits=httpx.Limits(max_connections=concurrency)
+    ) as http:
+        for path, lines in lines_by_file.items():
+            token = issue_data_dir_token(
+                system.data_dir, department=path.stem, scopes=["records:write"], ttl_seconds=7200
+            )
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=concurrency * 4)
+
+            async def worker(
+                headers: dict[str, str] = headers, queue: asyncio.Queue[str | None] = queue
+            ) -> None:
+                nonlocal accepted
+                while (line := await queue.get()) is not None:
+                    response = await http.post(
+                        "/v1/records", content=line.encode(), headers=headers
+                    )
+                    if response.status_code not in (200, 202):
+                        raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+                    accepted += 1
+                    if accepted % 5000 == 0:
+                        rate = accepted / (time.perf_counter() - started)
+                        print(
+                            f"\r  submitted {accepted:,}/{records:,} ({rate:,.0f}/s)",
+                            end="",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+
+            workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+            for line in lines:
+                await queue.put(line)
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+    submitted_in = time.perf_counter() - started
+    conn = await asyncpg.connect(dsn)
+    try:
+        while not await caught_up(conn, accepted):
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    elapsed = time.perf_counter() - started
+    print(file=sys.stderr)
+    return {
+        "records": accepted,
+        "submitted_seconds": round(submitted_in, 2),
+        "public_seconds": round(elapsed, 2),
+        "records_per_second": round(accepted / elapsed, 1),
+        "raw_copy_rows_per_second": round(raw, 1),
+        "ratio_to_raw_copy": round(accepted / elapsed / raw, 5),
+    }
+
+
+async def freshness(
+    system: RunningSystem, seconds: float, rate: float, sample_every: int
+) -> dict[str, Any]:
+    generator = DemoGenerator(seed=int(time.time()))
+    token = issue_data_dir_token(
+        system.data_dir, department="CQ-SAMR", scopes=["records:write"], ttl_seconds=7200
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    to_public: list[float] = []
+    to_check: list[float] = []
+    watchers: list[asyncio.Task[None]] = []
+
+    async def watch_public(http: httpx.AsyncClient, uscc: str, accepted_at: float) -> None:
+        while time.perf_counter() - accepted_at < 60:
+            found = await http.get(f"{system.url('publicity')}/v1/search", params={"q": uscc})
+            if found.status_code == 200 and found.json()["items"]:
+                to_public.append((time.perf_counter() - accepted_at) * 1000)
+                return
+            await asyncio.sleep(0.01)
+
+    async def watch_check(http: httpx.AsyncClient, uscc: str, accepted_at: float) -> None:
+        while time.perf_counter() - accepted_at < 60:
+            check = await http.get(
+                f"{system.url('rules')}/v1/checks/{uscc}",
+                params={"scenario": "government_procurement"},
+            )
+            if check.status_code == 200 and check.json()["allowed"] is False:
+                to_check.append((time.perf_counter() - accepted_at) * 1000)
+                return
+            await asyncio.sleep(0.01)
+
+    registered: list[tuple[str, str]] = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        interval = 1.0 / rate
+        start = time.perf_counter()
+        n = 0
+        while time.perf_counter() - start < seconds:
+            target = start + n * interval
+            if (delay := target - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            enterprise = generator.enterprise()
+            response = await http.post(
+                f"{system.url('ingest')}/v1/records",
+                json=generator.registration(enterprise).body,
+                headers=headers,
+            )
+            response.raise_for_status()
+            if n % sample_every == 0:
+                watchers.append(
+                    asyncio.create_task(watch_public(http, enterprise.uscc, time.perf_counter()))
+                )
+                registered.append((enterprise.uscc, enterprise.name))
+            n += 1
+        sent_rate = n / (time.perf_counter() - start)
+        await asyncio.gather(*watchers)
+        # Listings on already-public enterprises: how soon does the credit check refuse?
+        listing_watchers = []
+        for uscc, name in registered[:50]:
+            today = time.strftime("%Y-%m-%d")
+            body = {
+                "category": "serious_illegal_listing",
+                "source_id": f"严列-{uscc}",
+                "uscc": uscc,
+                "enterprise_name": name,
+                "occurred_on": today,
+                "data": {
+                    "decision_number": f"渝市监严列{uscc[-6:]}",
+                    "authority": "重庆市市场监督管理局",
+                    "decided_on": today,
+                    "reason": "提交虚假材料取得登记",
+                },
+            }
+            response = await http.post(
+                f"{system.url('ingest')}/v1/records", json=body, headers=headers
+            )
+            response.raise_for_status()
+            listing_watchers.append(
+                asyncio.create_task(watch_check(http, uscc, time.perf_counter()))
+            )
+            await asyncio.sleep(1 / 20)
+        await asyncio.gather(*listing_watchers)
+
+    def summary(values: list[float]) -> dict[str, float]:
+        return {
+            "samples": len(values),
+            "p50_ms": round(percentile(values, 50), 1),
+            "p95_ms": round(percentile(values, 95), 1),
+            "p99_ms": round(percentile(values, 99), 1),
+        }
+
+    return {
+        "rate_per_second": round(sent_rate, 1),
+        "seconds": seconds,
+        "to_public_search": summary(to_public),
+        "to_credit_check": summary(to_check),
+    }
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--records", type=int)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    records = args.records or (5_000 if args.quick else 200_000)
+    seconds = args.seconds or (10.0 if args.quick else 60.0)
+    base = Path(tempfile.mkdtemp(prefix="ecips-bench-"))
+    base.chmod(0o711)
+    ports = {name: free_port() for name in (*SERVICES, "postgres", "kafka")}
+    system = RunningSystem(base / "data", ports, env=RELAXED)
+    try:
+        print(f"starting the system in {base} …", file=sys.stderr)
+        system.start()
+        print(f"throughput: {records:,} records …", file=sys.stderr)
+        through = await throughput(system, base / "demo", records, args.concurrency)
+        print(f"freshness: {seconds:.0f} s at {args.rate:.0f} records/s …", file=sys.stderr)
+        fresh = await freshness(system, seconds, args.rate, sample_every=10)
+    finally:
+        if system.process is not None:
+            system.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    results = {"mode": "quick" if args.quick else "full", "throughput": through, "freshness": fresh}
+    path = write_results("pipeline", results)
+    print(f"\nIngest end to end ({through['records']:,} records, submission to public read model)")
+    print(
+        f"  system        {through['records_per_second']:>10,.0f} records/s "
+        f"({through['public_seconds']:.1f} s)"
+    )
+    print(
+        f"  raw COPY      {through['raw_copy_rows_per_second']:>10,.0f} rows/s "
+        f"(same rows, one table, same server)"
+    )
+    print(f"  ratio         {through['ratio_to_raw_copy'] * 100:>10.2f} % of raw COPY")
+    print(f"Freshness at {fresh['rate_per_second']:.0f} records/s for {seconds:.0f} s")
+    for label, key in (
+        ("202 → public search", "to_public_search"),
+        ("202 → credit check", "to_credit_check"),
+    ):
+        s = fresh[key]
+        print(
+            f"  {label:<20} p50 {s['p50_ms']:>7.0f} ms  p95 {s['p95_ms']:>7.0f} ms  "
+            f"p99 {s['p99_ms']:>7.0f} ms  ({s['samples']} samples)"
+        )
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
