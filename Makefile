@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 PACKAGES := -p ecips_common -p ecips_ingest -p ecips_ledger -p ecips_publicity \
             -p ecips_coordination -p ecips_rules -p ecips
 
-.PHONY: install browser-deps run test test-unit test-integration test-e2e lint format clean
+.PHONY: install browser-deps run test test-unit test-integration test-e2e test-faults k8s-check bench bench-quick lint format clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -40,7 +40,7 @@ browser-deps:
 run: install  ## the whole system on its embedded default
 	$(BIN)/ecips up
 
-test: install lint browser-deps  ## lint, unit, integration, browser and end-to-end tests
+test: install lint k8s-check browser-deps  ## lint, manifests, unit, integration, browser, e2e, security and fault tests
 	$(BIN)/pytest
 
 test-unit: install
@@ -52,10 +52,23 @@ test-integration: install
 test-e2e: install
 	$(BIN)/pytest tests/e2e
 
+test-faults: install  ## fault injection at full size: 50,000 records through every crash
+	ECIPS_FAULT_RECORDS=50000 $(BIN)/pytest -s tests/faults
+
+k8s-check: install  ## render and validate the Kubernetes manifests and the Dockerfile offline
+	$(BIN)/python deploy/check.py
+
+bench: install  ## benchmarks at full size (about 20 minutes); figures in bench/results/
+	$(BIN)/python bench/run.py
+
+bench-quick: install
+	$(BIN)/python bench/run.py --quick
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy deploy/check.py
 
 format: install
 	$(BIN)/ruff format .

@@ -188,6 +188,7 @@ def create_service_app(definition: ServiceDefinition, settings: ServiceSettings)
                 topics=definition.produces,
                 poll_interval=settings.outbox_poll_interval_seconds,
                 batch_size=settings.outbox_batch_size,
+                create_topics=settings.kafka_create_topics,
             )
             tasks.append(asyncio.create_task(state.relay.run(), name="outbox-relay"))
         upstreams = list(definition.upstreams(settings))
@@ -251,7 +252,10 @@ def create_service_app(definition: ServiceDefinition, settings: ServiceSettings)
     checks: dict[str, Callable[[], Awaitable[None]]] = {"database": database_check}
     if definition.produces or definition.handlers:
         checks["broker"] = _broker_check(settings)
-    app.include_router(health_router(checks))
+    # In a cluster a broker outage must not take every pod out of its Service:
+    # the outbox keeps events and the change feeds keep consumers going.
+    advisory = frozenset() if settings.readiness_requires_broker else frozenset({"broker"})
+    app.include_router(health_router(checks, advisory=advisory))
     if definition.produces:
         app.include_router(changes_router(definition))
     for router in definition.routers:

@@ -6,6 +6,7 @@ ever hold the public key.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -43,29 +44,48 @@ class Principal:
         return scope in self.scopes
 
 
+_PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
+
+
 class TokenVerifier:
-    def __init__(self, public_key_pem: str, *, issuer: str, audience: str) -> None:
-        key = serialization.load_pem_public_key(public_key_pem.encode())
-        if not isinstance(key, Ed25519PublicKey):
-            raise ValueError("the JWT public key must be an Ed25519 key")
-        self._key = key
+    """Verifies tokens against one or more public keys: during a key rotation
+    the PEM holds the new key and the old one, so both generations of tokens
+    pass until the old ones expire."""
+
+    def __init__(self, public_keys_pem: str, *, issuer: str, audience: str) -> None:
+        blocks = _PEM_BLOCK.findall(public_keys_pem)
+        if not blocks:
+            raise ValueError("no PEM public key found")
+        self._keys: list[Ed25519PublicKey] = []
+        for block in blocks:
+            key = serialization.load_pem_public_key(block.encode())
+            if not isinstance(key, Ed25519PublicKey):
+                raise ValueError("JWT public keys must be Ed25519 keys")
+            self._keys.append(key)
         self._issuer = issuer
         self._audience = audience
 
     def verify(self, token: str) -> Principal:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=["EdDSA"],
-                issuer=self._issuer,
-                audience=self._audience,
-                options={"require": ["exp", "iat", "sub", "dept", "scope"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise _unauthorized("token_expired", "The token has expired.") from exc
-        except jwt.PyJWTError as exc:
-            raise _unauthorized("invalid_token", f"The token is not valid: {exc}.") from exc
+        claims: dict[str, Any] | None = None
+        for index, key in enumerate(self._keys):
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=["EdDSA"],
+                    issuer=self._issuer,
+                    audience=self._audience,
+                    options={"require": ["exp", "iat", "sub", "dept", "scope"]},
+                )
+                break
+            except jwt.InvalidSignatureError as exc:
+                if index == len(self._keys) - 1:
+                    raise _unauthorized("invalid_token", f"The token is not valid: {exc}.") from exc
+            except jwt.ExpiredSignatureError as exc:
+                raise _unauthorized("token_expired", "The token has expired.") from exc
+            except jwt.PyJWTError as exc:
+                raise _unauthorized("invalid_token", f"The token is not valid: {exc}.") from exc
+        assert claims is not None
         scope = claims["scope"]
         if not isinstance(scope, str) or not isinstance(claims["dept"], str):
             raise _unauthorized("invalid_token", "The token's claims are malformed.")

@@ -52,7 +52,13 @@ def run_env(target_metadata: MetaData) -> None:
             text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": f"migrate:{schema}"}
         )
         try:
-            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+            ).first()
+            if exists is None:
+                # Needs CREATE on the database; a role whose schema was created
+                # for it by the operator never does.
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
             connection.commit()
             context.configure(
                 connection=connection,

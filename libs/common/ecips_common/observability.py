@@ -59,7 +59,11 @@ def install_request_metrics(app: FastAPI, service: str) -> None:
         return response
 
 
-def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+def health_router(
+    checks: dict[str, ReadinessCheck], *, advisory: frozenset[str] = frozenset()
+) -> APIRouter:
+    """``checks`` decide readiness, except those named in ``advisory``, which
+    are reported in the body only."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process is serving")
@@ -75,7 +79,8 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
                 await asyncio.wait_for(check(), timeout=3.0)
                 results[name] = "ok"
             except Exception as exc:
-                ready = False
+                if name not in advisory:
+                    ready = False
                 results[name] = f"unavailable: {exc.__class__.__name__}"
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": results},

@@ -94,6 +94,7 @@ class OutboxRelay:
         topics: Mapping[str, int],
         poll_interval: float = 1.0,
         batch_size: int = 500,
+        create_topics: bool = True,
     ) -> None:
         self._service = service
         self._db = database
@@ -102,12 +103,14 @@ class OutboxRelay:
         self._topics = dict(topics)
         self._poll_interval = poll_interval
         self._batch_size = batch_size
+        self._create_topics = create_topics
         self._wakeup = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._listener: asyncpg.Connection | None = None
 
     async def _start_producer(self) -> AIOKafkaProducer:
-        await ensure_topics(self._bootstrap, self._topics)
+        if self._create_topics:
+            await ensure_topics(self._bootstrap, self._topics)
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",

