@@ -39,6 +39,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ecips.runtime.broker import EmbeddedBroker
@@ -252,27 +253,44 @@ class Run:
         self.arrived: dict[str, float] = {}  # record_id -> when it came off the stream
         self.errors: list[str] = []
         self.registered: list[tuple[str, str]] = []
+        self.reconnects: list[str] = []
+        self.duplicates = 0
 
     async def follow(self, client: httpx.AsyncClient, after: int, ready: asyncio.Event) -> None:
+        """Hold the stream open; after a disconnect, resume from the last event seen."""
         headers = {"Authorization": f"Bearer {self.system.token('CQ-NATIONAL', 'changes:read')}"}
-        async with client.stream(
-            "GET",
-            f"{self.system.ledger}/v1/changes/stream",
-            params={"after": after},
-            headers=headers,
-            timeout=None,
-        ) as response:
-            response.raise_for_status()
-            ready.set()
-            async for line in response.aiter_lines():
-                now = time.perf_counter()
-                event = json.loads(line)
-                if event.get("type") == "ecips.record.filed":
-                    record_id = event["data"]["record_id"]
-                    self.arrived.setdefault(record_id, now)
-                    timing = self.timings.get(record_id)
-                    if timing is not None and timing.on_feed is None:
-                        timing.on_feed = now
+        cursor = after
+        while True:
+            try:
+                async with client.stream(
+                    "GET",
+                    f"{self.system.ledger}/v1/changes/stream",
+                    params={"after": cursor},
+                    headers=headers,
+                    timeout=httpx.Timeout(10, read=None),
+                ) as response:
+                    response.raise_for_status()
+                    ready.set()
+                    async for line in response.aiter_lines():
+                        now = time.perf_counter()
+                        event = json.loads(line)
+                        if "specversion" not in event:
+                            continue  # a heartbeat
+                        cursor = event["sequence"]
+                        if event["type"] == "ecips.record.filed":
+                            self.saw(event["data"]["record_id"], now)
+            except httpx.HTTPError as exc:
+                self.reconnects.append(repr(exc))
+                await asyncio.sleep(0.1)
+
+    def saw(self, record_id: str, now: float) -> None:
+        if record_id in self.arrived:
+            self.duplicates += 1
+            return
+        self.arrived[record_id] = now
+        timing = self.timings.get(record_id)
+        if timing is not None:
+            timing.on_feed = now
 
     async def submit(self, client: httpx.AsyncClient, body: dict[str, Any]) -> None:
         headers = {"Authorization": f"Bearer {self.system.token(SAMR, 'records:write')}"}
@@ -295,6 +313,25 @@ class Run:
             return registration(uscc, f"重庆测延{n:05d}建材有限公司")
         uscc, name = _ids.choice(self.registered)
         return penalty(uscc, name, n)
+
+
+def cpu_seconds(system: System) -> dict[str, float]:
+    """CPU time used so far by each part of the system (Postgres: all its processes)."""
+    used: dict[str, float] = {}
+    parts: dict[str, int | None] = {
+        name: service.process.pid if service.process else None
+        for name, service in system.services.items()
+    }
+    parts["postgres"] = system.postgres.pid
+    parts["broker"] = system.broker.pid
+    for name, pid in parts.items():
+        if pid is None:
+            continue
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            tree = [process, *process.children(recursive=True)]
+            used[name] = sum(sum(p.cpu_times()[:2]) for p in tree if p.is_running())
+    return used
 
 
 async def poll_until(condition: Callable[[], bool], *, seconds: float) -> None:
@@ -336,6 +373,7 @@ async def measure(system: System, *, rate: float, seconds: float, raw_samples: i
         run.timings.clear()
 
         total = int(rate * seconds)
+        cpu_before = cpu_seconds(system)
         start = time.perf_counter()
         tasks = []
         for n in range(1, total + 1):
@@ -348,6 +386,7 @@ async def measure(system: System, *, rate: float, seconds: float, raw_samples: i
         await poll_until(
             lambda: all(t.on_feed is not None for t in run.timings.values()), seconds=30
         )
+        cpu_after = cpu_seconds(system)
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
@@ -366,8 +405,18 @@ async def measure(system: System, *, rate: float, seconds: float, raw_samples: i
         f"({len(run.timings) / elapsed:.1f}/s, target {rate:g}/s), "
         f"{len(run.errors)} rejected, {missing} not on the feed after 30 s"
     )
+    print(
+        f"stream: {len(run.reconnects)} reconnects (resumed from the last sequence), "
+        f"{run.duplicates} events received twice"
+    )
     for error in run.errors[:3]:
         print(f"  rejected: {error}")
+    spent = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+    print(
+        "CPU used during the load: "
+        + ", ".join(f"{name} {value:.1f} s" for name, value in spent.items())
+        + f" (of {elapsed * (os.cpu_count() or 1):.0f} CPU-s on the machine)"
+    )
     print(f"ingest POST → 202               {summary(accept)}")
     print(f"202 → ledger change stream      {summary(lag)}")
     print(f"POST sent → ledger change stream {summary(from_sent)}")
@@ -379,7 +428,7 @@ async def measure(system: System, *, rate: float, seconds: float, raw_samples: i
         f"  floor (2 × notify p50 + broker p50) {floor:.1f} ms; "
         f"lag p50 / floor = {statistics.median(lag) / floor:.1f}×"
     )
-    return 0 if not missing and not run.errors else 1
+    return 0 if not missing and not run.errors and not run.duplicates else 1
 
 
 async def follow_forever(

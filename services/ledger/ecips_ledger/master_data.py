@@ -14,6 +14,12 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from ecips_common.contracts import EnterpriseStatusCode
+
+# The version of the rules below: enterprises folded by an older one are
+# re-derived at start (bump it whenever the fold changes what it derives).
+FOLD_VERSION = 2
+
 REGISTRATION = "registration"
 REGISTRATION_CHANGE = "registration_change"
 DEREGISTRATION = "deregistration"
@@ -24,12 +30,17 @@ STATUS_BY_KIND: Mapping[str, str] = {
     "revoked": "吊销",
     "moved_out": "迁出",
 }
-STATUS_CODES: Mapping[str, str] = {
+STATUS_CODES: Mapping[str, EnterpriseStatusCode] = {
     STATUS_ACTIVE: "active",
     "注销": "deregistered",
     "吊销": "revoked",
     "迁出": "moved_out",
 }
+
+
+def status_code_of(status: str) -> EnterpriseStatusCode:
+    return STATUS_CODES.get(status, "active")
+
 
 # flag -> (listing category, removal category)
 LIST_FLAGS: Mapping[str, tuple[str, str]] = {
@@ -37,9 +48,22 @@ LIST_FLAGS: Mapping[str, tuple[str, str]] = {
     "serious_illegal": ("serious_illegal_listing", "serious_illegal_removal"),
 }
 
+EQUITY_FREEZE = "judicial_assistance"
+CHATTEL_MORTGAGE = "chattel_mortgage"
+EQUITY_PLEDGE = "equity_pledge"
+ENCUMBRANCE_CATEGORIES: frozenset[str] = frozenset({EQUITY_FREEZE, CHATTEL_MORTGAGE, EQUITY_PLEDGE})
+
+# judicial_assistance kinds: a freeze, its continuation, its release.
+FREEZE_STARTS = frozenset({"股权冻结", "续行冻结"})
+FREEZE_ENDS = frozenset({"解除冻结"})
+# chattel_mortgage / equity_pledge ``state`` that ends the registration.
+CANCELLED_STATE = "注销"
+
+# The categories the derived state is folded from.
 MASTER_CATEGORIES: frozenset[str] = frozenset(
     {REGISTRATION, REGISTRATION_CHANGE, DEREGISTRATION}
     | {category for pair in LIST_FLAGS.values() for category in pair}
+    | ENCUMBRANCE_CATEGORIES
 )
 
 # Fields a registration_change item may set, by its `item` key.
@@ -77,6 +101,42 @@ class ListFlag:
 
 
 @dataclass(frozen=True)
+class EncumbranceItem:
+    """An active freeze, mortgage or pledge (see ``ecips_common.contracts.Encumbrance``)."""
+
+    record_id: uuid.UUID
+    reference: str
+    holder: str | None
+    party: str | None
+    amount: str | None
+    since: date
+    until: date | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "record_id": str(self.record_id),
+            "reference": self.reference,
+            "holder": self.holder,
+            "party": self.party,
+            "amount": self.amount,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> EncumbranceItem:
+        return cls(
+            record_id=uuid.UUID(str(raw["record_id"])),
+            reference=str(raw["reference"]),
+            holder=raw.get("holder"),
+            party=raw.get("party"),
+            amount=raw.get("amount"),
+            since=date.fromisoformat(raw["since"]),
+            until=date.fromisoformat(raw["until"]) if raw.get("until") else None,
+        )
+
+
+@dataclass(frozen=True)
 class MasterData:
     """Everything an EnterpriseChanged snapshot carries except uscc, version and time."""
 
@@ -95,6 +155,9 @@ class MasterData:
     status_since: date | None = None
     abnormal_operation: ListFlag = field(default_factory=ListFlag)
     serious_illegal: ListFlag = field(default_factory=ListFlag)
+    equity_freezes: tuple[EncumbranceItem, ...] = ()
+    chattel_mortgages: tuple[EncumbranceItem, ...] = ()
+    equity_pledges: tuple[EncumbranceItem, ...] = ()
     record_counts: tuple[tuple[str, int], ...] = ()
 
 
@@ -127,6 +190,16 @@ def data_date(data: Mapping[str, Any], key: str, fallback: date) -> date:
 def _text(data: Mapping[str, Any], key: str) -> str | None:
     raw = data.get(key)
     return raw.strip() or None if isinstance(raw, str) else None
+
+
+def _optional_date(data: Mapping[str, Any], key: str) -> date | None:
+    raw = data.get(key)
+    if isinstance(raw, str):
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return None
 
 
 def record_order(record: RecordLike, effective: date) -> tuple[date, datetime, int, str]:
@@ -188,6 +261,13 @@ def fold_master_data(
         state,
         abnormal_operation=list_flag(active, abnormal_listing, abnormal_removal),
         serious_illegal=list_flag(active, illegal_listing, illegal_removal),
+        equity_freezes=active_freezes(active),
+        chattel_mortgages=active_registrations_of(
+            active, CHATTEL_MORTGAGE, holder="mortgagee", party=None, amount="secured_amount"
+        ),
+        equity_pledges=active_registrations_of(
+            active, EQUITY_PLEDGE, holder="pledgee", party="pledgor", amount="amount"
+        ),
     )
 
 
@@ -231,3 +311,74 @@ def list_flag(active: Iterable[RecordLike], listing: str, removal: str) -> ListF
         since=data_date(latest.data, "decided_on", latest.occurred_on),
         reason=_text(latest.data, "reason"),
     )
+
+
+def active_freezes(active: Iterable[RecordLike]) -> tuple[EncumbranceItem, ...]:
+    """Equity freezes in force: per court and person whose equity is frozen,
+    the records in date order, where a freeze or its continuation (续行冻结)
+    puts it in force and a release (解除冻结) ends it."""
+    chains: dict[tuple[str, str], list[RecordLike]] = {}
+    for record in active:
+        if record.category != EQUITY_FREEZE:
+            continue
+        kind = record.data.get("kind")
+        if kind not in FREEZE_STARTS and kind not in FREEZE_ENDS:
+            continue  # 股东变更 and the like move equity; they do not freeze it
+        key = (_text(record.data, "court") or "", _text(record.data, "subject_person") or "")
+        chains.setdefault(key, []).append(record)
+    found: list[EncumbranceItem] = []
+    for chain in chains.values():
+        chain.sort(key=lambda r: record_order(r, data_date(r.data, "from_date", r.occurred_on)))
+        current: EncumbranceItem | None = None
+        for record in chain:
+            if record.data.get("kind") in FREEZE_ENDS:
+                current = None
+                continue
+            started = data_date(record.data, "from_date", record.occurred_on)
+            current = EncumbranceItem(
+                record_id=record.record_id,
+                reference=_text(record.data, "notice_number") or str(record.record_id),
+                holder=_text(record.data, "court"),
+                party=_text(record.data, "subject_person"),
+                amount=render_capital(record.data.get("amount")),
+                since=current.since if current is not None else started,
+                until=_optional_date(record.data, "to_date"),
+            )
+        if current is not None:
+            found.append(current)
+    return tuple(sorted(found, key=lambda e: (e.since, e.reference, str(e.record_id))))
+
+
+def active_registrations_of(
+    active: Iterable[RecordLike],
+    category: str,
+    *,
+    holder: str,
+    party: str | None,
+    amount: str,
+) -> tuple[EncumbranceItem, ...]:
+    """Mortgages or pledges in force: per registration number (登记编号), the
+    latest record decides; its ``state`` 注销 ends the registration."""
+    by_number: dict[str, list[RecordLike]] = {}
+    for record in active:
+        if record.category == category:
+            number = _text(record.data, "registration_number") or str(record.record_id)
+            by_number.setdefault(number, []).append(record)
+    found: list[EncumbranceItem] = []
+    for number, records in by_number.items():
+        latest = max(records, key=lambda r: record_order(r, r.occurred_on))
+        if latest.data.get("state") == CANCELLED_STATE:
+            continue
+        first = min(records, key=lambda r: data_date(r.data, "registered_on", r.occurred_on))
+        found.append(
+            EncumbranceItem(
+                record_id=latest.record_id,
+                reference=number,
+                holder=_text(latest.data, holder),
+                party=_text(latest.data, party) if party else None,
+                amount=render_capital(latest.data.get(amount)),
+                since=data_date(first.data, "registered_on", first.occurred_on),
+                until=_optional_date(latest.data, "term_to"),
+            )
+        )
+    return tuple(sorted(found, key=lambda e: (e.since, e.reference, str(e.record_id))))

@@ -63,8 +63,20 @@ class Enterprise(Base):
     serious_illegal: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     serious_illegal_since: Mapped[date | None] = mapped_column(Date)
     serious_illegal_reason: Mapped[str | None] = mapped_column(Text)
+    # Active freezes, mortgages and pledges (lists of contracts.Encumbrance as JSON).
+    equity_freezes: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
+    chattel_mortgages: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
+    equity_pledges: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
     record_counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # master_data.FOLD_VERSION of the rules that derived this row.
+    fold_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -85,6 +97,12 @@ class FiledRecord(Base):
             "registration_number",
             postgresql_where=text("NOT matched"),
         ),
+        Index(
+            "ix_records_waited",
+            "unmatched_since",
+            postgresql_where=text("unmatched_since IS NOT NULL"),
+        ),
+        Index("ix_records_source_id_department", "source_id", "department"),
     )
 
     record_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -108,6 +126,12 @@ class FiledRecord(Base):
     version: Mapped[int] = mapped_column(Integer)
     filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # When the ledger first received the record, and when it started waiting
+    # for its enterprise (kept after it is filed, so the wait stays on record).
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    unmatched_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RecordRevision(Base):

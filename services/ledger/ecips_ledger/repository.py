@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
-from datetime import date
-from typing import Any
+from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,43 @@ from ecips_ledger.models import (
     FiledRecord,
     RecordRevision,
 )
+
+WaitState = Literal["waiting", "filed", "all"]
+
+
+def _name_token(column: str) -> str:
+    """SQL for a name as compared: NFKC-normalised, without whitespace."""
+    return f"regexp_replace(normalize({column}, NFKC), '\\s', '', 'g')"
+
+
+@dataclass(frozen=True)
+class WaitingGroup:
+    """Records waiting for one enterprise that has no registration yet."""
+
+    uscc: str | None
+    registration_number: str | None
+    records: int
+    departments: list[str]
+    oldest: datetime | None
+
+
+@dataclass(frozen=True)
+class NameMismatch:
+    record_id: uuid.UUID
+    uscc: str
+    department: str
+    source_id: str
+    category: str
+    record_name: str
+    enterprise_name: str
+
+
+@dataclass(frozen=True)
+class SharedSourceId:
+    source_id: str
+    departments: list[str]
+    record_ids: list[uuid.UUID]
+
 
 # Advisory-lock namespace (first int4 of the two-key form) for the ledger's
 # per-record and per-enterprise locks.
@@ -122,11 +160,81 @@ class LedgerRepository:
         )
         return {category: int(count) for category, count in rows.all()}
 
+    def _wait_filters(
+        self,
+        *,
+        state: WaitState,
+        department: str | None,
+        received_from: datetime | None,
+        received_before: datetime | None,
+    ) -> list[ColumnElement[bool]]:
+        filters: list[ColumnElement[bool]] = [FiledRecord.unmatched_since.is_not(None)]
+        if state == "waiting":
+            filters.append(FiledRecord.matched.is_(False))
+        elif state == "filed":
+            filters.append(FiledRecord.matched.is_(True))
+        if department is not None:
+            filters.append(FiledRecord.department == department)
+        if received_from is not None:
+            filters.append(FiledRecord.unmatched_since >= received_from)
+        if received_before is not None:
+            filters.append(FiledRecord.unmatched_since < received_before)
+        return filters
+
+    async def waits_page(
+        self,
+        *,
+        state: WaitState,
+        department: str | None,
+        received_from: datetime | None,
+        received_before: datetime | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> Sequence[FiledRecord]:
+        """Records that waited (or wait) for their enterprise, longest wait first."""
+        filters = self._wait_filters(
+            state=state,
+            department=department,
+            received_from=received_from,
+            received_before=received_before,
+        )
+        stmt = select(FiledRecord).where(*filters)
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(FiledRecord.unmatched_since, FiledRecord.record_id) > tuple_(*after)
+            )
+        stmt = stmt.order_by(FiledRecord.unmatched_since, FiledRecord.record_id).limit(limit)
+        return (await self._session.execute(stmt)).scalars().all()
+
+    async def waits_per_department(
+        self,
+        *,
+        state: WaitState,
+        department: str | None,
+        received_from: datetime | None,
+        received_before: datetime | None,
+    ) -> dict[str, int]:
+        filters = self._wait_filters(
+            state=state,
+            department=department,
+            received_from=received_from,
+            received_before=received_before,
+        )
+        rows = await self._session.execute(
+            select(FiledRecord.department, func.count())
+            .where(*filters)
+            .group_by(FiledRecord.department)
+            .order_by(FiledRecord.department)
+        )
+        return {dept: int(count) for dept, count in rows.all()}
+
     async def records_page(
         self,
         uscc: str,
         *,
         category: str | None,
+        status: str | None,
+        department: str | None,
         occurred_from: date | None,
         occurred_to: date | None,
         after: tuple[date, uuid.UUID] | None,
@@ -139,6 +247,10 @@ class LedgerRepository:
         ]
         if category is not None:
             filters.append(FiledRecord.category == category)
+        if status is not None:
+            filters.append(FiledRecord.status == status)
+        if department is not None:
+            filters.append(FiledRecord.department == department)
         if occurred_from is not None:
             filters.append(FiledRecord.occurred_on >= occurred_from)
         if occurred_to is not None:
@@ -187,6 +299,22 @@ class LedgerRepository:
         ).scalar_one_or_none()
         return found
 
+    async def enterprise_by_number(self, registration_number: str) -> Enterprise | None:
+        return (
+            await self._session.execute(
+                select(Enterprise).where(Enterprise.registration_number == registration_number)
+            )
+        ).scalar_one_or_none()
+
+    async def outdated_enterprises(self, fold_version: int, *, after: str, limit: int) -> list[str]:
+        rows = await self._session.execute(
+            select(Enterprise.uscc)
+            .where(Enterprise.fold_version < fold_version, Enterprise.uscc > after)
+            .order_by(Enterprise.uscc)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
     async def add_enterprise(self, enterprise: Enterprise) -> None:
         self._session.add(enterprise)
         await self._session.flush()
@@ -214,3 +342,162 @@ class LedgerRepository:
             stmt = stmt.where(AuditEntry.id < before)
         stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
         return (await self._session.execute(stmt)).scalars().all()
+
+    # --- data quality ----------------------------------------------------
+
+    async def waiting_groups(self, *, limit: int) -> tuple[Sequence[WaitingGroup], int]:
+        """USCCs (or old numbers) that waiting records name but no registration
+        created yet, longest wait first; and how many there are."""
+        key = func.coalesce(FiledRecord.uscc, "#" + FiledRecord.registration_number)
+        waiting = FiledRecord.matched.is_(False)
+        total = (
+            await self._session.execute(select(func.count(func.distinct(key))).where(waiting))
+        ).scalar_one()
+        rows = await self._session.execute(
+            select(
+                FiledRecord.uscc,
+                func.min(FiledRecord.registration_number),
+                func.count(),
+                func.array_agg(func.distinct(FiledRecord.department)),
+                func.min(FiledRecord.unmatched_since),
+            )
+            .where(waiting)
+            .group_by(key, FiledRecord.uscc)
+            .order_by(func.min(FiledRecord.unmatched_since), key)
+            .limit(limit)
+        )
+        groups = [
+            WaitingGroup(
+                uscc=uscc,
+                registration_number=None if uscc else number,
+                records=int(count),
+                departments=sorted(departments),
+                oldest=oldest,
+            )
+            for uscc, number, count, departments, oldest in rows.all()
+        ]
+        return groups, int(total)
+
+    async def overdue_waits(
+        self, *, waiting_since_before: datetime, limit: int
+    ) -> tuple[Sequence[FiledRecord], int]:
+        filters = [
+            FiledRecord.matched.is_(False),
+            FiledRecord.unmatched_since < waiting_since_before,
+        ]
+        total = (await self._session.execute(select(func.count()).where(*filters))).scalar_one()
+        rows = await self._session.execute(
+            select(FiledRecord)
+            .where(*filters)
+            .order_by(FiledRecord.unmatched_since, FiledRecord.record_id)
+            .limit(limit)
+        )
+        return rows.scalars().all(), int(total)
+
+    async def unregistered_enterprises(self, *, limit: int) -> tuple[Sequence[Enterprise], int]:
+        """Enterprises whose every registration record was revoked."""
+        condition = Enterprise.registered.is_(False)
+        total = (await self._session.execute(select(func.count()).where(condition))).scalar_one()
+        rows = await self._session.execute(
+            select(Enterprise).where(condition).order_by(Enterprise.uscc).limit(limit)
+        )
+        return rows.scalars().all(), int(total)
+
+    async def name_mismatches(self, *, limit: int) -> tuple[Sequence[NameMismatch], int]:
+        """Active filed records naming the enterprise by neither its name nor a
+        former name (compared as ingest compares them: NFKC, without spaces,
+        so ``（集团）`` = ``(集团)``)."""
+        record_name = _name_token("r.enterprise_name")
+        where = f"""
+            FROM ledger.records AS r
+            JOIN ledger.enterprises AS e ON e.uscc = r.uscc
+            WHERE r.matched AND r.status = 'active'
+              AND {record_name} <> {_name_token("e.name")}
+              AND NOT EXISTS (
+                  SELECT 1 FROM jsonb_array_elements(e.former_names) AS f
+                  WHERE {_name_token("f->>'name'")} = {record_name}
+              )
+        """
+        total = (await self._session.execute(text("SELECT count(*) " + where))).scalar_one()
+        rows = await self._session.execute(
+            text(
+                "SELECT r.record_id, r.uscc, r.department, r.source_id, r.category, "
+                "r.enterprise_name, e.name " + where + " ORDER BY r.uscc, r.record_id LIMIT :limit"
+            ),
+            {"limit": limit},
+        )
+        return [NameMismatch(*row) for row in rows.all()], int(total)
+
+    async def shared_source_ids(self, *, limit: int) -> tuple[Sequence[SharedSourceId], int]:
+        """Source ids used by more than one department."""
+        shared = (
+            select(FiledRecord.source_id)
+            .group_by(FiledRecord.source_id)
+            .having(func.count(func.distinct(FiledRecord.department)) > 1)
+        )
+        total = (
+            await self._session.execute(select(func.count()).select_from(shared.subquery()))
+        ).scalar_one()
+        rows = await self._session.execute(
+            select(
+                FiledRecord.source_id,
+                func.array_agg(func.distinct(FiledRecord.department)),
+                func.array_agg(FiledRecord.record_id),
+            )
+            .group_by(FiledRecord.source_id)
+            .having(func.count(func.distinct(FiledRecord.department)) > 1)
+            .order_by(FiledRecord.source_id)
+            .limit(limit)
+        )
+        return [
+            SharedSourceId(source_id, sorted(departments), sorted(record_ids, key=str))
+            for source_id, departments, record_ids in rows.all()
+        ], int(total)
+
+    async def long_abnormal_listings(
+        self, *, listed_on_or_before: date, limit: int
+    ) -> tuple[Sequence[Enterprise], int]:
+        """Listed as abnormal since the given day or earlier, and not (yet) on
+        the serious-illegal list."""
+        condition = and_(
+            Enterprise.abnormal_operation.is_(True),
+            Enterprise.abnormal_operation_since <= listed_on_or_before,
+            Enterprise.serious_illegal.is_(False),
+        )
+        total = (await self._session.execute(select(func.count()).where(condition))).scalar_one()
+        rows = await self._session.execute(
+            select(Enterprise)
+            .where(condition)
+            .order_by(Enterprise.abnormal_operation_since, Enterprise.uscc)
+            .limit(limit)
+        )
+        return rows.scalars().all(), int(total)
+
+    # --- snapshot --------------------------------------------------------
+
+    async def last_outbox_seq(self, outbox: Table) -> int:
+        return int(
+            (
+                await self._session.execute(select(func.coalesce(func.max(outbox.c.seq), 0)))
+            ).scalar_one()
+        )
+
+    async def enterprise_count(self) -> int:
+        return int((await self._session.execute(select(func.count(Enterprise.uscc)))).scalar_one())
+
+    async def all_enterprises(self, fetch_size: int) -> AsyncIterator[Enterprise]:
+        result = await self._session.stream_scalars(
+            select(Enterprise).order_by(Enterprise.uscc).execution_options(yield_per=fetch_size)
+        )
+        async for enterprise in result:
+            yield enterprise
+
+    async def all_filed_records(self, fetch_size: int) -> AsyncIterator[FiledRecord]:
+        result = await self._session.stream_scalars(
+            select(FiledRecord)
+            .where(FiledRecord.matched.is_(True))
+            .order_by(FiledRecord.uscc, FiledRecord.record_id)
+            .execution_options(yield_per=fetch_size)
+        )
+        async for record in result:
+            yield record

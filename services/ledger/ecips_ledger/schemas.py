@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ecips_common.contracts import EnterpriseFlags, FormerName
+from ecips_common.contracts import Encumbrance, EnterpriseFlags, EnterpriseStatusCode, FormerName
 
 
 class EnterpriseOut(BaseModel):
@@ -25,13 +25,20 @@ class EnterpriseOut(BaseModel):
     registration_authority: str | None
     division_code: str
     status: str = Field(description="存续, 吊销, 注销 or 迁出")
-    status_code: Literal["active", "revoked", "deregistered", "moved_out"]
+    status_code: EnterpriseStatusCode
     status_since: date | None
-    registered: bool
+    registered: bool = Field(description="False once every registration record was revoked")
     flags: EnterpriseFlags
+    equity_freezes: list[Encumbrance] = Field(description="Equity freezes in force")
+    chattel_mortgages: list[Encumbrance] = Field(description="Chattel mortgages in force")
+    equity_pledges: list[Encumbrance] = Field(description="Equity pledges in force")
     record_counts: dict[str, int] = Field(description="Active records per category")
-    version: int
+    version: int = Field(description="Grows with every change; equals the latest snapshot event's")
     updated_at: datetime
+
+
+class EnterpriseList(BaseModel):
+    items: list[EnterpriseOut]
 
 
 class RevisionOut(BaseModel):
@@ -89,3 +96,65 @@ class AuditEntryOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditEntryOut]
     next_cursor: int | None
+
+
+class WaitOut(BaseModel):
+    """A record that waited, or still waits, for its enterprise's registration."""
+
+    record_id: uuid.UUID
+    department: str
+    source_id: str
+    category: str
+    uscc: str | None
+    registration_number: str | None
+    enterprise_name: str
+    received_at: datetime = Field(description="When the ledger received it (and began waiting)")
+    filed_at: datetime | None = Field(description="When it was filed; null while it waits")
+    waiting: bool
+    waited_days: int = Field(description="Whole days waited, until filed or until now")
+    waited_seconds: int
+
+
+class WaitPage(BaseModel):
+    items: list[WaitOut]
+    counts: dict[str, int] = Field(description="Matching records per department (all pages)")
+    total: int
+    next_cursor: str | None
+    as_of: datetime
+
+
+QualityCheck = Literal[
+    "missing_registration",
+    "unmatched_overdue",
+    "registration_revoked",
+    "name_mismatch",
+    "duplicate_source_id",
+    "abnormal_over_three_years",
+]
+
+
+class QualityFinding(BaseModel):
+    check: QualityCheck
+    detail: str
+    uscc: str | None = None
+    registration_number: str | None = None
+    record_id: uuid.UUID | None = None
+    department: str | None = None
+    source_id: str | None = None
+    category: str | None = None
+    enterprise_name: str | None = None
+    departments: list[str] | None = None
+    record_ids: list[uuid.UUID] | None = None
+    records: int | None = None
+    since: datetime | date | None = None
+    waited_days: int | None = None
+
+
+class QualityReport(BaseModel):
+    as_of: datetime
+    older_than_days: int = Field(description="The threshold of `unmatched_overdue`")
+    counts: dict[str, int] = Field(description="Findings per check (all of them, not just listed)")
+    unmatched_by_department: dict[str, int] = Field(
+        description="Records waiting for their enterprise, per submitting department"
+    )
+    items: list[QualityFinding] = Field(description="Up to `limit` findings per check")

@@ -12,6 +12,7 @@ from typing import Any
 
 from ecips_common.auth import Principal
 from ecips_common.contracts import (
+    Encumbrance,
     EnterpriseChanged,
     EnterpriseFlags,
     FormerName,
@@ -19,15 +20,18 @@ from ecips_common.contracts import (
     RecordFiled,
     RecordRevoked,
 )
-from ecips_common.db import UnitOfWork
+from ecips_common.db import Database, UnitOfWork
 from ecips_common.identifiers import IdentifierError, uscc_division
 from ecips_ledger.master_data import (
+    FOLD_VERSION,
     MASTER_CATEGORIES,
     REGISTRATION,
     STATUS_ACTIVE,
+    EncumbranceItem,
     ListFlag,
     MasterData,
     fold_master_data,
+    status_code_of,
 )
 from ecips_ledger.models import AuditEntry, Enterprise, FiledRecord
 from ecips_ledger.repository import LedgerRepository
@@ -145,6 +149,7 @@ class RecordFiler:
             accepted_at=event.accepted_at,
             version=1,
             updated_at=now_utc(),
+            received_at=now_utc(),
         )
 
     @staticmethod
@@ -169,11 +174,24 @@ class RecordFiler:
         if not record.matched:
             uscc = await self._enterprise_for(record)
             if uscc is None:
-                return  # waits until the registration arrives
+                # Waits until the registration arrives; the wait is reported.
+                if record.unmatched_since is None:
+                    record.unmatched_since = record.received_at or now_utc()
+                return
             self._file(record, uscc)
         assert record.uscc is not None
         self._emit_filed(record)
-        await self._refresh(record.uscc)
+        # Only master-data categories can change more than the counts.
+        await self._refresh(record.uscc, full=record.category in MASTER_CATEGORIES)
+
+    async def refold(self, uscc: str) -> None:
+        """Re-derive one enterprise from all its records (after the fold rules changed)."""
+        enterprise = await self._repo.get_enterprise(uscc)
+        if enterprise is None:
+            return
+        numbers = [enterprise.registration_number] if enterprise.registration_number else []
+        await self._repo.lock([*(f"number:{n}" for n in numbers), f"uscc:{uscc}"])
+        await self._refresh(uscc, full=True)
 
     async def _enterprise_for(self, record: FiledRecord) -> str | None:
         if record.uscc is not None:
@@ -209,6 +227,7 @@ class RecordFiler:
                 registered=False,
                 record_counts={},
                 version=0,
+                fold_version=0,
             )
         )
         return registration.uscc
@@ -217,57 +236,54 @@ class RecordFiler:
     def _file(record: FiledRecord, uscc: str) -> None:
         record.uscc = uscc
         record.matched = True
-        record.filed_at = now_utc()
+        record.filed_at = record.updated_at = now_utc()
         record.version += 1
 
     def _emit_filed(self, record: FiledRecord) -> None:
         assert record.uscc is not None
-        self._uow.emit(
-            RecordFiled(
-                uscc=record.uscc,
-                record_id=record.record_id,
-                version=record.version,
-                revision=record.revision,
-                status="revoked" if record.status == "revoked" else "active",
-                category=record.category,
-                department=record.department,
-                source_id=record.source_id,
-                occurred_on=record.occurred_on,
-                data=record.data,
-                disclosure=_disclosure(record.disclosure),
-                publicity_period_days=record.publicity_period_days,
-                revocation_reason=record.revocation_reason,
-                filed_at=now_utc(),
-            ),
-            subject=record.uscc,
-        )
+        self._uow.emit(filed_event_of(record), subject=record.uscc)
 
-    async def _refresh(self, uscc: str) -> None:
+    async def _refresh(self, uscc: str, *, full: bool) -> None:
         """Re-derive the enterprise from its records; file the records that
-        were waiting for it; publish a snapshot if anything changed."""
+        were waiting for it; publish a snapshot if anything changed.
+
+        ``full`` folds the master-data records again; otherwise only the
+        counts are recomputed. Records wait only for an enterprise that does
+        not exist yet or for an old number it did not map yet, and both come
+        with a registration (a master-data record), so only a full refresh
+        looks for them.
+        """
         enterprise = await self._repo.get_enterprise(uscc, for_update=True)
         if enterprise is None:
             return
-        derived = await self._derive(enterprise)
-        waiting = await self._repo.unmatched_records(
-            uscc, derived.registration_number if derived else enterprise.registration_number
-        )
-        for record in waiting:
-            self._file(record, uscc)
-            self._emit_filed(record)
-        if waiting:
-            derived = await self._derive(enterprise)
+        full = full or enterprise.fold_version < FOLD_VERSION
+        derived = await self._derive(enterprise, full=full)
+        if full:
+            waiting = await self._repo.unmatched_records(
+                uscc, derived.registration_number if derived else enterprise.registration_number
+            )
+            for record in waiting:
+                self._file(record, uscc)
+                self._emit_filed(record)
+            if waiting:
+                derived = await self._derive(enterprise, full=True)
         if derived is None:
             return
         derived = await self._without_taken_number(enterprise, derived)
+        if full:
+            enterprise.fold_version = FOLD_VERSION
         if derived == stored_master_data(enterprise):
             return
         await self._store(enterprise, derived)
         self._emit_snapshot(enterprise)
 
-    async def _derive(self, enterprise: Enterprise) -> MasterData | None:
-        records = await self._repo.records_in_categories(enterprise.uscc, MASTER_CATEGORIES)
+    async def _derive(self, enterprise: Enterprise, *, full: bool) -> MasterData | None:
         counts = await self._repo.active_counts(enterprise.uscc)
+        if not full:
+            return replace(
+                stored_master_data(enterprise), record_counts=tuple(sorted(counts.items()))
+            )
+        records = await self._repo.records_in_categories(enterprise.uscc, MASTER_CATEGORIES)
         return fold_master_data(records, counts)
 
     async def _without_taken_number(
@@ -309,6 +325,9 @@ class RecordFiler:
             setattr(enterprise, flag, value.listed)
             setattr(enterprise, f"{flag}_since", value.since)
             setattr(enterprise, f"{flag}_reason", value.reason)
+        enterprise.equity_freezes = [e.as_json() for e in derived.equity_freezes]
+        enterprise.chattel_mortgages = [e.as_json() for e in derived.chattel_mortgages]
+        enterprise.equity_pledges = [e.as_json() for e in derived.equity_pledges]
         enterprise.record_counts = dict(derived.record_counts)
         enterprise.version += 1
         enterprise.updated_at = now_utc()
@@ -320,6 +339,31 @@ class RecordFiler:
 
 def _disclosure(value: str) -> Any:
     return value if value in ("public", "authorized", "government") else "government"
+
+
+def filed_event_of(record: FiledRecord) -> RecordFiled:
+    """A filed record as the ``ecips.record.filed`` event (and snapshot line) carries it."""
+    assert record.uscc is not None
+    return RecordFiled(
+        uscc=record.uscc,
+        record_id=record.record_id,
+        version=record.version,
+        revision=record.revision,
+        status="revoked" if record.status == "revoked" else "active",
+        category=record.category,
+        department=record.department,
+        source_id=record.source_id,
+        occurred_on=record.occurred_on,
+        data=record.data,
+        disclosure=_disclosure(record.disclosure),
+        publicity_period_days=record.publicity_period_days,
+        revocation_reason=record.revocation_reason,
+        filed_at=record.updated_at,
+    )
+
+
+def _encumbrances(raw: list[dict[str, Any]]) -> tuple[EncumbranceItem, ...]:
+    return tuple(EncumbranceItem.from_json(item) for item in raw)
 
 
 def stored_master_data(enterprise: Enterprise) -> MasterData:
@@ -350,6 +394,9 @@ def stored_master_data(enterprise: Enterprise) -> MasterData:
             enterprise.serious_illegal_since,
             enterprise.serious_illegal_reason,
         ),
+        equity_freezes=_encumbrances(enterprise.equity_freezes),
+        chattel_mortgages=_encumbrances(enterprise.chattel_mortgages),
+        equity_pledges=_encumbrances(enterprise.equity_pledges),
         record_counts=tuple(sorted(enterprise.record_counts.items())),
     )
 
@@ -385,6 +432,11 @@ def snapshot_of(enterprise: Enterprise) -> EnterpriseChanged:
         flags=flags_of(enterprise),
         record_counts=dict(enterprise.record_counts),
         changed_at=enterprise.updated_at,
+        status_code=status_code_of(enterprise.status),
+        status_since=enterprise.status_since,
+        equity_freezes=[Encumbrance.model_validate(e) for e in enterprise.equity_freezes],
+        chattel_mortgages=[Encumbrance.model_validate(e) for e in enterprise.chattel_mortgages],
+        equity_pledges=[Encumbrance.model_validate(e) for e in enterprise.equity_pledges],
     )
 
 
@@ -412,3 +464,26 @@ class AuditLog:
                 token_id=principal.token_id[:64] or None,
             )
         )
+
+
+async def refold_outdated(database: Database, *, batch: int = 100) -> int:
+    """Re-derive every enterprise last folded by older rules, one transaction
+    each (events are emitted for those whose state changes). Returns how many."""
+    done = 0
+    after = ""
+    while True:
+        async with database.read_only() as session:
+            usccs = await LedgerRepository(session).outdated_enterprises(
+                FOLD_VERSION, after=after, limit=batch
+            )
+        if not usccs:
+            return done
+        for uscc in usccs:
+            try:
+                async with database.unit_of_work() as uow:
+                    await RecordFiler(uow).refold(uscc)
+                done += 1
+            except Exception:
+                # Left for the next start (or its next event); the others go on.
+                logger.exception("could not re-derive an enterprise", extra={"uscc": uscc})
+        after = usccs[-1]

@@ -1,15 +1,20 @@
-"""Fixtures for the ledger's tests: one ledger app per session, the ingest
-app for the end-to-end path, and a producer onto the records topic."""
+"""Fixtures for the ledger's tests: one ledger app per session served over
+real HTTP (the change stream needs a real socket), the ingest app for the
+end-to-end path, and a producer onto the records topic."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from aiokafka import AIOKafkaProducer
 
+from ecips.runtime.ports import free_port
 from ecips.testkit import SigningKeys, new_signing_keys, running_app, service_settings_kwargs
 from ecips_common.contracts import RECORDS_TOPIC, TOPIC_PARTITIONS
 from ecips_common.outbox import ensure_topics
@@ -38,6 +43,7 @@ def ledger_settings_kwargs(
         keys=ledger_keys,
         ingest_url=UNREACHABLE,
         feed_follow_interval_seconds=60.0,
+        stream_heartbeat_seconds=1.0,
     )
 
 
@@ -52,13 +58,42 @@ async def records_producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProduc
         await producer.stop()
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """pytest keeps its own signal handlers."""
+        yield
+
+
 @pytest.fixture(scope="session")
 async def ledger(
     ledger_settings_kwargs: dict[str, Any], records_producer: AIOKafkaProducer
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = LedgerSettings(**ledger_settings_kwargs)
-    async with running_app(lambda: create_ledger_app(settings)) as client:
-        yield client
+    port = free_port()
+    server = _Server(
+        uvicorn.Config(
+            create_ledger_app(settings),
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + 60
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises what made it fail
+        assert asyncio.get_running_loop().time() < deadline, "the ledger did not start"
+        await asyncio.sleep(0.05)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await serving
 
 
 @pytest.fixture(scope="session")

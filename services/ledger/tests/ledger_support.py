@@ -4,6 +4,7 @@ them, a producer onto the records topic, and bounded polling."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import json
 import random
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
 from aiokafka import AIOKafkaProducer
 
 from ecips_common.contracts import RECORDS_TOPIC, RecordAccepted, RecordRevoked
@@ -20,15 +22,17 @@ from ecips_common.identifiers import USCC_ALPHABET, make_registration_number, ma
 
 SAMR = "CQ-SAMR"
 _sequence = itertools.count(1_000_000)
+# Not the global `random`: hypothesis reseeds that one for every example.
+_ids = random.SystemRandom()
 T = TypeVar("T")
 
 
 def random_uscc(division: str = "500103") -> str:
-    return make_uscc(org_body="".join(random.choices(USCC_ALPHABET, k=8)), division=division)
+    return make_uscc(org_body="".join(_ids.choices(USCC_ALPHABET, k=8)), division=division)
 
 
 def random_registration_number() -> str:
-    return make_registration_number("500103" + "".join(random.choices("0123456789", k=8)))
+    return make_registration_number("500103" + "".join(_ids.choices("0123456789", k=8)))
 
 
 def registration_data(name: str, **extra: Any) -> dict[str, Any]:
@@ -82,13 +86,15 @@ def accepted(
     accepted_minute: int = 0,
     name: str = "重庆测试科技有限公司",
     disclosure: str = "public",
+    source_id: str | None = None,
+    department: str = SAMR,
 ) -> CloudEvent:
     payload = RecordAccepted(
         record_id=record_id or uuid.uuid4(),
         revision=revision,
         category=category,
-        department=SAMR,
-        source_id=f"SRC-{uuid.uuid4().hex[:10]}",
+        department=department,
+        source_id=source_id or f"SRC-{uuid.uuid4().hex[:10]}",
         uscc=uscc,
         registration_number=registration_number,
         enterprise_name=name,
@@ -104,7 +110,9 @@ def accepted(
     )
 
 
-def revoked(first: CloudEvent, reason: str = "决定书依法撤销") -> CloudEvent:
+def revoked(
+    first: CloudEvent, reason: str = "决定书依法撤销", *, revoked_minute: int = 0
+) -> CloudEvent:
     source = RecordAccepted.from_event(first)
     payload = RecordRevoked(
         record_id=source.record_id,
@@ -115,7 +123,7 @@ def revoked(first: CloudEvent, reason: str = "决定书依法撤销") -> CloudEv
         uscc=source.uscc,
         registration_number=source.registration_number,
         reason=reason,
-        revoked_at=datetime.now(UTC),
+        revoked_at=_BASE_TIME + timedelta(minutes=revoked_minute),
     )
     return _envelope(payload.event_type, first.subject, payload.model_dump(mode="json"))
 
@@ -154,3 +162,34 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+# --- the change feed ------------------------------------------------------
+
+
+async def feed_events(
+    client: httpx.AsyncClient, headers: dict[str, str], *, after: int = 0, upto: int | None = None
+) -> list[dict[str, Any]]:
+    """Every event of the (non-streaming) change feed after a cursor."""
+    events: list[dict[str, Any]] = []
+    cursor = after
+    while True:
+        response = await client.get(
+            "/v1/changes", params={"after": cursor, "limit": 1000}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items = [e for e in page["items"] if upto is None or e["sequence"] <= upto]
+        events.extend(items)
+        if len(items) < len(page["items"]) or not page["items"]:
+            return events
+        cursor = page["next_cursor"]
+
+
+async def feed_head(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    events = await feed_events(client, headers)
+    return int(events[-1]["sequence"]) if events else 0
+
+
+def parse_snapshot(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ecips_ledger.master_data import fold_master_data, list_flag, render_capital
+from ecips_ledger.master_data import (
+    active_freezes,
+    active_registrations_of,
+    fold_master_data,
+    list_flag,
+    render_capital,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -87,3 +93,87 @@ def test_successive_name_changes_build_the_name_history() -> None:
         ("重庆乙有限公司", date(2024, 1, 1)),
     )
     assert (folded.status, folded.status_since) == ("迁出", date(2025, 1, 2))
+
+
+def _freeze(kind: str, on: date, court: str = "渝中区法院", **data: Any) -> Rec:
+    return Rec(
+        "judicial_assistance",
+        on,
+        {
+            "notice_number": f"执{on.isoformat()}",
+            "court": court,
+            "kind": kind,
+            "subject_person": "王五",
+            "amount": {"value": "1000000", "currency": "CNY"},
+            "from_date": on.isoformat(),
+            **data,
+        },
+    )
+
+
+def test_a_freeze_holds_until_released_and_a_continuation_extends_it() -> None:
+    frozen = _freeze("股权冻结", date(2023, 1, 5), to_date="2026-01-04")
+    continued = _freeze("续行冻结", date(2025, 12, 20), to_date="2028-12-19")
+    other_court = _freeze("股权冻结", date(2024, 2, 1), court="五中院")
+    released = _freeze("解除冻结", date(2026, 3, 1))
+    for records in ([frozen, continued, other_court], [other_court, continued, frozen]):
+        freezes = active_freezes(records)
+        assert [(f.holder, f.since, f.until) for f in freezes] == [
+            ("渝中区法院", date(2023, 1, 5), date(2028, 12, 19)),
+            ("五中院", date(2024, 2, 1), None),
+        ]
+        assert freezes[0].reference == "执2025-12-20"
+        assert freezes[0].amount == "100万元人民币"
+    assert [f.holder for f in active_freezes([released, frozen, other_court, continued])] == [
+        "五中院"
+    ]
+    # Frozen again after a release: a new freeze, from its own date.
+    again = _freeze("股权冻结", date(2026, 6, 1))
+    assert [f.since for f in active_freezes([frozen, released, again])] == [date(2026, 6, 1)]
+
+
+def test_a_mortgage_or_pledge_ends_with_a_cancellation_of_its_number() -> None:
+    def mortgage(on: date, state: str, minute: int) -> Rec:
+        return Rec(
+            "chattel_mortgage",
+            on,
+            {
+                "registration_number": "抵001",
+                "registered_on": "2023-03-01",
+                "mortgagee": "重庆银行",
+                "secured_amount": {"value": "2000000", "currency": "CNY"},
+                "state": state,
+            },
+            accepted_at=T0 + timedelta(minutes=minute),
+        )
+
+    registered = mortgage(date(2023, 3, 1), "有效", 1)
+    cancelled = mortgage(date(2024, 3, 1), "注销", 2)
+    assert [
+        m.reference
+        for m in active_registrations_of(
+            [registered],
+            "chattel_mortgage",
+            holder="mortgagee",
+            party=None,
+            amount="secured_amount",
+        )
+    ] == ["抵001"]
+    for records in ([registered, cancelled], [cancelled, registered]):
+        assert (
+            active_registrations_of(
+                records,
+                "chattel_mortgage",
+                holder="mortgagee",
+                party=None,
+                amount="secured_amount",
+            )
+            == ()
+        )
+    folded = fold_master_data(
+        [Rec("registration", date(2020, 1, 1), {"name": "重庆甲有限公司"}), registered], {}
+    )
+    assert folded is not None
+    assert [(m.holder, m.amount, m.since) for m in folded.chattel_mortgages] == [
+        ("重庆银行", "200万元人民币", date(2023, 3, 1))
+    ]

@@ -1,48 +1,31 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from ecips_common.app import Session, service_state
-from ecips_common.auth import Principal, require_any_scope, require_scope
+from ecips_common.app import Session
 from ecips_common.problems import PROBLEM_RESPONSES
+from ecips_ledger.api.access import Reader, Reporter
 from ecips_ledger.queries import LedgerReader
-from ecips_ledger.schemas import AuditPage, EnterpriseOut, FiledRecordPage
-from ecips_ledger.service import AuditLog
+from ecips_ledger.schemas import AuditPage, EnterpriseList, EnterpriseOut, FiledRecordPage
 
 router = APIRouter(tags=["ledger"], responses=PROBLEM_RESPONSES)
 
 
-async def _audit(request: Request, principal: Principal) -> Principal:
-    # Its own transaction: the read is on record even when it then fails (a 404, say).
-    async with service_state(request).database.unit_of_work() as uow:
-        await AuditLog(uow).record_read(
-            principal,
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query or None,
-            uscc=request.path_params.get("uscc"),
-        )
-    return principal
-
-
-async def audited_reader(
-    request: Request, principal: Annotated[Principal, Depends(require_scope("ledger:read"))]
-) -> Principal:
-    return await _audit(request, principal)
-
-
-async def audited_auditor(
-    request: Request,
-    principal: Annotated[Principal, Depends(require_any_scope("ledger:read", "reports:read"))],
-) -> Principal:
-    return await _audit(request, principal)
-
-
-Reader = Annotated[Principal, Depends(audited_reader)]
-Auditor = Annotated[Principal, Depends(audited_auditor)]
+@router.get(
+    "/v1/enterprises",
+    response_model=EnterpriseList,
+    summary="Find the enterprise an old 15-digit registration number maps to",
+    description="`items` holds the enterprise (full master data), or nothing if none maps.",
+)
+async def find_enterprises(
+    _: Reader,
+    session: Session,
+    registration_number: Annotated[str, Query(min_length=1, max_length=32)],
+) -> EnterpriseList:
+    return await LedgerReader(session).enterprises_by_number(registration_number)
 
 
 @router.get(
@@ -58,13 +41,15 @@ async def get_enterprise(uscc: str, _: Reader, session: Session) -> EnterpriseOu
     "/v1/enterprises/{uscc}/records",
     response_model=FiledRecordPage,
     summary="Every record filed under an enterprise, every revision, revoked ones included",
-    description="Newest first. Resume with `after=next_cursor`.",
+    description="Newest first (by `occurred_on`). Resume with `after=next_cursor`.",
 )
 async def list_records(
     uscc: str,
     _: Reader,
     session: Session,
     category: Annotated[str | None, Query(max_length=50)] = None,
+    status: Annotated[Literal["active", "revoked"] | None, Query()] = None,
+    department: Annotated[str | None, Query(max_length=40)] = None,
     occurred_from: Annotated[date | None, Query(alias="from")] = None,
     occurred_to: Annotated[date | None, Query(alias="to")] = None,
     after: Annotated[str | None, Query(max_length=100)] = None,
@@ -73,6 +58,8 @@ async def list_records(
     return await LedgerReader(session).records(
         uscc,
         category=category,
+        status=status,
+        department=department,
         occurred_from=occurred_from,
         occurred_to=occurred_to,
         after=after,
@@ -90,7 +77,7 @@ async def list_records(
     ),
 )
 async def list_audit(
-    principal: Auditor,
+    principal: Reporter,
     session: Session,
     department: Annotated[str | None, Query(max_length=40)] = None,
     uscc: Annotated[str | None, Query(max_length=64)] = None,
