@@ -329,59 +329,86 @@ def start_server(
     )  # fmt: skip
 
 
-def wait_ready(port: int, deadline: float = 60.0) -> None:
+def start_ceiling(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
+         "rules:ceiling_app", "--factory", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def wait_ready(port: int, path: str = "/v1/rules", deadline: float = 60.0) -> None:
     started = time.monotonic()
     while time.monotonic() - started < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/v1/rules", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"the rules service on port {port} did not start")
 
 
 def load(args: argparse.Namespace) -> None:
-    """The load generator (second process): prints one JSON line."""
+    """The load generator (second process): keep-alive HTTP/1.1 over plain
+    asyncio streams (a client library would be the bottleneck); prints one
+    JSON line."""
     pool = Path(args.usccs_file).read_text().split()
-    url = f"http://127.0.0.1:{args.port}/v1/checks"
+
+    def request() -> bytes:
+        rng = random.Random()
+        if args.mode == "single":
+            return (
+                f"GET /v1/checks/{rng.choice(pool)}?scenario=government_procurement HTTP/1.1\r\n"
+                "Host: bench\r\n\r\n"
+            ).encode()
+        body = json.dumps(
+            {"scenario": "government_procurement", "usccs": rng.sample(pool, args.batch)}
+        ).encode()
+        head = (
+            "POST /v1/checks HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+        writer.write(request())
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        return status
 
     async def run() -> dict[str, Any]:
         latencies: list[float] = []
         errors = 0
-        limits = httpx.Limits(
-            max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-        )
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
-            async def one() -> None:
-                nonlocal errors
-                rng = random.Random()
-                if args.mode == "single":
-                    response = await client.get(
-                        f"{url}/{rng.choice(pool)}", params={"scenario": "government_procurement"}
-                    )
-                else:
-                    body = {
-                        "scenario": "government_procurement",
-                        "usccs": rng.sample(pool, args.batch),
-                    }
-                    response = await client.post(url, json=body)
-                if response.status_code != 200:
-                    errors += 1
-
-            async def worker(until: float, record: bool) -> None:
+        async def worker(until: float, record: bool) -> None:
+            nonlocal errors
+            reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+            try:
                 while time.perf_counter() < until:
                     started = time.perf_counter()
-                    await one()
+                    if await exchange(reader, writer) != 200:
+                        errors += 1
                     if record:
                         latencies.append(time.perf_counter() - started)
+            finally:
+                writer.close()
 
-            warm = time.perf_counter() + args.warmup
-            await asyncio.gather(*(worker(warm, False) for _ in range(args.concurrency)))
-            started = time.perf_counter()
-            await asyncio.gather(
-                *(worker(started + args.seconds, True) for _ in range(args.concurrency))
-            )
-            elapsed = time.perf_counter() - started
+        warm = time.perf_counter() + args.warmup
+        await asyncio.gather(*(worker(warm, False) for _ in range(args.concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(worker(started + args.seconds, True) for _ in range(args.concurrency))
+        )
+        elapsed = time.perf_counter() - started
         return {
             "requests": len(latencies),
             "errors": errors,
@@ -390,6 +417,20 @@ def load(args: argparse.Namespace) -> None:
         }
 
     print(json.dumps(asyncio.run(run())))
+
+
+def ceiling_app() -> Any:
+    """The HTTP layer alone: the same route shape answering a constant."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    answer = {"allowed": True, "restrictions": [], "benefits": []}
+
+    @app.get("/v1/checks/{uscc}")
+    async def check(uscc: str, scenario: str) -> dict[str, Any]:
+        return {"uscc": uscc, "scenario": scenario, **answer}
+
+    return app
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -403,13 +444,17 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(ordered) * 1000, "p95": at(0.95), "p99": at(0.99)}
 
 
+def latency(result: dict[str, Any]) -> str:
+    return f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms"
+
+
 def http_figures(
     port: int, usccs_file: Path, mode: str, concurrency: int, seconds: float, batch: int
 ) -> dict[str, Any]:
     output = subprocess.run(
         [sys.executable, __file__, "--load-generator", "--port", str(port), "--usccs-file",
          str(usccs_file), "--mode", mode, "--concurrency", str(concurrency), "--seconds",
-         str(seconds), "--batch", str(batch), "--warmup", "1"],
+         str(seconds), "--batch", str(batch), "--warmup", "0.5"],
         check=True,
         capture_output=True,
         text=True,
@@ -438,7 +483,7 @@ async def raw_figures(
                     if record:
                         latencies.append(time.perf_counter() - started)
 
-        await asyncio.gather(*(worker(time.perf_counter() + 1, False) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(time.perf_counter() + 0.5, False) for _ in range(concurrency)))
         started = time.perf_counter()
         await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -459,7 +504,7 @@ async def timed(label: str, work: Awaitable[Any]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     count = args.enterprises or (100_000 if args.quick else 1_000_000)
-    seconds = 3.0 if args.quick else 10.0
+    seconds = 2.0 if args.quick else 10.0
     embedded: EmbeddedPostgres | None = None
     base = None
     if args.database_url:
@@ -519,11 +564,13 @@ def run(args: argparse.Namespace) -> int:
         sample = random.Random(3).sample(made, min(20_000, len(made)))
         usccs_file = Path(tempfile.mkstemp(prefix="ecips-bench-usccs-")[1])
         usccs_file.write_text("\n".join(sample))
-        cached_port, uncached_port = free_port(), free_port()
+        cached_port, uncached_port, ceiling_port = free_port(), free_port(), free_port()
         servers.append(start_server(database_url, cached_port, public.decode(), 200_000))
         servers.append(start_server(database_url, uncached_port, public.decode(), 0))
+        servers.append(start_ceiling(ceiling_port))
         wait_ready(cached_port)
         wait_ready(uncached_port)
+        wait_ready(ceiling_port, f"/v1/checks/{sample[0]}?scenario=x")
         print(f"credit checks ({seconds:.0f} s each, random USCCs from {len(sample):,})")
         rows: list[tuple[str, dict[str, Any], int]] = []
         for label, port, mode, concurrency, batch in (
@@ -535,6 +582,7 @@ def run(args: argparse.Namespace) -> int:
             rows.append(
                 (label, http_figures(port, usccs_file, mode, concurrency, seconds, batch), batch)
             )
+        ceiling = http_figures(ceiling_port, usccs_file, "single", 16, seconds, 1)
         raw_single = asyncio.run(raw_figures(dsn, sample, 16, seconds, 1))
         raw_batch = asyncio.run(raw_figures(dsn, sample, 4, seconds, 1000))
         for label, result, batch in rows:
@@ -543,9 +591,14 @@ def run(args: argparse.Namespace) -> int:
             raw_per_second = raw_result["requests"] / raw_result["elapsed"]
             print(
                 f"  {label:28} {per_second * batch:10,.0f} checks/s  ({per_second:,.0f} req/s, "
-                f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms, "
-                f"{result['errors']} errors)  = {per_second / raw_per_second:.0%} of raw asyncpg"
+                f"{latency(result)}, {result['errors']} errors)  "
+                f"= {per_second / raw_per_second:.0%} of raw asyncpg"
             )
+        ceiling_per_second = ceiling["requests"] / ceiling["elapsed"]
+        print(
+            f"  {'HTTP alone (constant answer)':28} {ceiling_per_second:10,.0f} req/s    "
+            f"({latency(ceiling)}): the load generator and one server process"
+        )
         for label, result, batch in (
             ("raw asyncpg, same SQL, 1", raw_single, 1),
             ("raw asyncpg, same SQL, 1,000", raw_batch, 1000),
@@ -553,7 +606,7 @@ def run(args: argparse.Namespace) -> int:
             per_second = result["requests"] / result["elapsed"]
             print(
                 f"  {label:28} {per_second * batch:10,.0f} checks/s  ({per_second:,.0f} queries/s, "
-                f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms)"
+                f"{latency(result)})"
             )
         usccs_file.unlink()
     finally:

@@ -45,6 +45,9 @@ def test_fuzz_service(system: RunningSystem, service: str) -> None:
             "20261126",
             "--request-timeout",
             "10",
+            # A held-open stream never ends a request; it has its own tests.
+            "--exclude-path",
+            "/v1/changes/stream",
             "--no-color",
         ],
         capture_output=True,

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from ecips_common.settings import ServiceSettings
@@ -14,6 +16,23 @@ class CoordinationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ECIPS_COORDINATION_", extra="ignore", frozen=True)
 
     # Deadlines in working days, counted from the day after the task opened.
-    claim_due_working_days: int = 3
-    feedback_due_working_days: int = 10
+    claim_due_working_days: int = Field(default=3, ge=0)
+    feedback_due_working_days: int = Field(default=10, ge=0)
     tasks_page_max: int = 500
+
+    # Data files (defaults: the ones shipped in the package; the department
+    # catalogue is ingest's, found in the installed ecips-ingest package).
+    approvals_file: Path | None = None
+    calendar_file: Path | None = None
+    departments_file: Path | None = None
+
+    # Webhooks.
+    webhook_allow_private_targets: bool = False
+    webhook_retry_base_seconds: float = Field(default=2.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_poll_interval_seconds: float = Field(default=0.5, gt=0)
+    webhook_batch_size: int = Field(default=50, ge=1, le=1000)
+
+    # The public notice may be cached this long by browsers and proxies.
+    notice_cache_max_age_seconds: int = Field(default=60, ge=0)

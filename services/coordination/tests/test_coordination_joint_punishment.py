@@ -194,9 +194,10 @@ async def harness(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Harn
             database_url=database_url,
             kafka_bootstrap=kafka_bootstrap,
             keys=keys,
-            # No rules service runs here: the Kafka path is under test, and the
-            # feed follower must not find some other process on the default port.
+            # No rules or ledger service runs here: the Kafka path is under test, and
+            # the feed followers must not find some other process on a default port.
             rules_url="http://127.0.0.1:9",
+            ledger_url="http://127.0.0.1:9",
         )
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)

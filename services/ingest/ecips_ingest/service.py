@@ -1,81 +1,53 @@
-"""Accepting, correcting and revoking department records."""
+"""Accepting, correcting and revoking department records.
+
+The same path serves a single submission and every chunk of a batch: check
+(catalogue, schema, data quality), verify against the ledger (name, old
+registration number), then persist many records in one transaction with
+their events and the month's submission counts.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import re
 import uuid
-from dataclasses import dataclass
-from typing import Any
-
-from jsonschema import ValidationError as SchemaViolation
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
 
 from ecips_common.auth import Principal
 from ecips_common.contracts import RecordAccepted, RecordRevoked
 from ecips_common.db import UnitOfWork
-from ecips_common.problems import FieldError, InvalidInput, NotFound, ProblemError
+from ecips_common.problems import FieldError, NotFound, ProblemError
 from ecips_ingest.catalogue import Catalogue
-from ecips_ingest.models import Record, RecordRevision
-from ecips_ingest.repository import RecordRepository
-from ecips_ingest.schemas import (
-    RecordOut,
-    RecordReceipt,
-    RecordRevisionOut,
-    RecordSubmission,
-    now_utc,
-)
+from ecips_ingest.compliance import china_today, period_of, submission_window_period
+from ecips_ingest.ledger_client import LedgerDirectory, name_token
+from ecips_ingest.models import Record
+from ecips_ingest.repository import CountKey, CountRepository, RecordRepository
+from ecips_ingest.schemas import RecordOut, RecordReceipt, RecordRevisionOut, RecordSubmission
+from ecips_ingest.validation import check_submission
+from ecips_ingest.validation import data_errors as schema_errors
 
-_SCHEMA_CODES = {
-    "required": "required",
-    "additionalProperties": "unknown_field",
-    "type": "invalid_type",
-    "enum": "not_allowed",
-    "const": "not_allowed",
-    "format": "invalid_format",
-    "pattern": "invalid_format",
-    "minLength": "too_short",
-    "maxLength": "too_long",
-    "minItems": "too_few_items",
-    "maxItems": "too_many_items",
-    "minimum": "too_small",
-    "maximum": "too_large",
-}
+Clock = Callable[[], datetime]
+
+
+@dataclass(slots=True)
+class CheckedRecord:
+    """A submission that passed every check, ready to persist."""
+
+    submission: RecordSubmission
+    uscc: str | None
+    warnings: list[FieldError] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
-class SubmitOutcome:
-    receipt: RecordReceipt
-    created: bool
-
-
-def data_errors(catalogue: Catalogue, category: str, data: dict[str, Any]) -> list[FieldError]:
-    """JSON Schema violations of a record's ``data``, one per offending field."""
-    errors: list[FieldError] = []
-    for violation in sorted(
-        catalogue.validators[category].iter_errors(data), key=lambda e: list(e.absolute_path)
-    ):
-        errors.extend(_field_errors(violation))
-    return errors
-
-
-def _field_errors(violation: SchemaViolation) -> list[FieldError]:
-    base = "data" + "".join(
-        f"[{p}]" if isinstance(p, int) else f".{p}" for p in violation.absolute_path
-    )
-    code = _SCHEMA_CODES.get(str(violation.validator), "invalid")
-    if violation.validator == "required":
-        missing = re.findall(r"'([^']+)' is a required property", violation.message)
-        return [
-            FieldError(field=f"{base}.{m}", code=code, message="this field is required")
-            for m in missing
-        ]
-    if violation.validator == "additionalProperties":
-        extra = re.findall(r"'([^']+)'", violation.message.split("(")[-1])
-        return [
-            FieldError(field=f"{base}.{name}", code=code, message="unknown field") for name in extra
-        ]
-    return [FieldError(field=base, code=code, message=violation.message)]
+class Persisted:
+    outcome: Literal["created", "revised", "unchanged", "rejected"]
+    receipt: RecordReceipt | None = None
+    errors: tuple[FieldError, ...] = ()
 
 
 def content_hash(submission: RecordSubmission) -> str:
@@ -88,82 +60,235 @@ def content_hash(submission: RecordSubmission) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def data_errors(catalogue: Catalogue, category: str, data: dict[str, Any]) -> list[FieldError]:
+    """JSON Schema violations of ``data`` for a category key."""
+    return schema_errors(catalogue, catalogue.categories[category], data)
+
+
+def problem_errors(problem: ProblemError) -> list[FieldError]:
+    """A problem as row errors (every rejection names a field and a code)."""
+    if problem.errors:
+        return list(problem.errors)
+    return [FieldError(field="record", code=problem.code, message=problem.detail or problem.title)]
+
+
+class EnterpriseVerifier:
+    """Compares the record's enterprise with what the ledger knows; never blocks on it."""
+
+    def __init__(self, catalogue: Catalogue, ledger: LedgerDirectory | None) -> None:
+        self._catalogue = catalogue
+        self._ledger = ledger
+
+    async def verify(self, submission: RecordSubmission) -> CheckedRecord:
+        """The record with its USCC resolved and warnings; 422 ``name_mismatch`` when
+        the ledger knows the USCC under a different name."""
+        checked = CheckedRecord(submission, submission.uscc)
+        if self._ledger is None or not self._ledger.enabled:
+            return checked
+        if checked.uscc is None and submission.registration_number is not None:
+            checked.uscc = await self._ledger.uscc_for_registration_number(
+                submission.registration_number
+            )
+        category = self._catalogue.categories[submission.category]
+        if checked.uscc is None or not category.check_enterprise_name:
+            return checked
+        known = await self._ledger.enterprise(checked.uscc)
+        if known is None:
+            return checked
+        given = name_token(submission.enterprise_name)
+        if given != name_token(known.name):
+            former = next((f for f in known.former_names if name_token(f[0]) == given), None)
+            if former is None:
+                raise ProblemError(
+                    422,
+                    "name_mismatch",
+                    "The enterprise name does not match the USCC",
+                    f"{checked.uscc} is registered as {known.name!r}, "
+                    f"not {submission.enterprise_name!r}.",
+                    errors=[
+                        FieldError(
+                            field="enterprise_name",
+                            code="name_mismatch",
+                            message=f"{checked.uscc} is registered as {known.name!r}",
+                        )
+                    ],
+                )
+            until = f" until {former[1]}" if former[1] else ""
+            checked.warnings.append(
+                FieldError(
+                    field="enterprise_name",
+                    code="former_name",
+                    message=f"{submission.enterprise_name!r} is a former name{until}; "
+                    f"the enterprise is now {known.name!r}",
+                )
+            )
+        if known.status_code not in (None, "active"):
+            checked.warnings.append(
+                FieldError(
+                    field="uscc",
+                    code="enterprise_not_active",
+                    message=f"the ledger lists {checked.uscc} as {known.status_code}",
+                )
+            )
+        return checked
+
+    async def verify_many(
+        self, submissions: Sequence[RecordSubmission]
+    ) -> list[CheckedRecord | ProblemError]:
+        async def one(submission: RecordSubmission) -> CheckedRecord | ProblemError:
+            try:
+                return await self.verify(submission)
+            except ProblemError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(s) for s in submissions)))
+
+
 class RecordService:
-    def __init__(self, uow: UnitOfWork, catalogue: Catalogue) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        catalogue: Catalogue,
+        clock: Clock,
+        ledger: LedgerDirectory | None = None,
+    ) -> None:
         self._uow = uow
         self._catalogue = catalogue
+        self._clock = clock
         self._records = RecordRepository(uow.session)
+        self._counts = CountRepository(uow.session)
+        self._verifier = EnterpriseVerifier(catalogue, ledger)
 
-    def check_submission(self, principal: Principal, submission: RecordSubmission) -> None:
-        category = self._catalogue.categories.get(submission.category)
-        if category is None:
-            raise InvalidInput(
-                [
-                    FieldError(
-                        field="category",
-                        code="unknown_category",
-                        message=f"unknown category {submission.category!r}; see GET /v1/categories",
-                    )
-                ]
-            )
-        if not self._catalogue.may_submit(principal.department, submission.category):
+    def today(self) -> date:
+        return china_today(self._clock())
+
+    async def submit(
+        self, principal: Principal, submission: RecordSubmission
+    ) -> tuple[RecordReceipt, bool]:
+        """One record: (receipt, created) — created is False for an exact repeat."""
+        checked = check_submission(self._catalogue, principal.department, submission, self.today())
+        verified = await self._verifier.verify(checked)
+        # Counted only once accepted: a rejection is counted outside this transaction,
+        # which is about to roll back.
+        (result,) = await self.persist(principal.department, [verified], count=False)
+        if result.outcome == "rejected":
+            first = result.errors[0]
+            status = 409 if first.code == "record_revoked" else 422
             raise ProblemError(
-                403,
-                "category_not_permitted",
-                "Forbidden",
-                f"Department {principal.department} may not submit {submission.category} records.",
+                status,
+                first.code if status == 409 else "validation_failed",
+                "Record revoked" if status == 409 else "The request is not valid",
+                first.message,
+                errors=list(result.errors),
             )
-        errors = data_errors(self._catalogue, submission.category, submission.data)
-        if errors:
-            raise InvalidInput(errors)
-
-    async def submit(self, principal: Principal, submission: RecordSubmission) -> SubmitOutcome:
-        self.check_submission(principal, submission)
-        digest = content_hash(submission)
-        record = await self._records.lock_or_create(
-            principal.department, submission.source_id, submission.category
+        assert result.receipt is not None
+        outcome = "unchanged" if result.outcome == "unchanged" else "accepted"
+        key = CountKey(
+            principal.department,
+            period_of(verified.submission.occurred_on),
+            submission.category,
+            outcome,
         )
+        await self._counts.add({key: 1}, self._clock())
+        return result.receipt, result.outcome != "unchanged"
+
+    async def persist(
+        self,
+        department: str,
+        items: Sequence[CheckedRecord],
+        *,
+        batch_id: uuid.UUID | None = None,
+        extra_counts: Counter[CountKey] | None = None,
+        count: bool = True,
+    ) -> list[Persisted]:
+        """Accept checked records in one go: new records, new revisions, exact repeats.
+
+        Counts every outcome for the compliance report (plus ``extra_counts``,
+        the rows a batch rejected before this point) in the same transaction.
+        """
+        now = self._clock()
+        records = await self._records.lock_or_create_many(
+            department, ((i.submission.source_id, i.submission.category) for i in items)
+        )
+        counts: Counter[CountKey] = Counter(extra_counts or {})
+        revisions: list[dict[str, Any]] = []
+        results: list[Persisted] = []
+        for item in items:
+            submission = item.submission
+            record = records[submission.source_id]
+            result = self._apply(record, item, now, revisions, batch_id)
+            results.append(result)
+            period = period_of(submission.occurred_on)
+            if result.outcome == "rejected":
+                counts.update(
+                    rejection_keys(department, period, submission.category, result.errors)
+                )
+            else:
+                outcome = "unchanged" if result.outcome == "unchanged" else "accepted"
+                counts[CountKey(department, period, submission.category, outcome)] += 1
+        await self._records.add_revisions(revisions)
+        await self._uow.session.flush()
+        if count:
+            await self._counts.add(dict(counts), now)
+        return results
+
+    def _apply(
+        self,
+        record: Record,
+        item: CheckedRecord,
+        now: datetime,
+        revisions: list[dict[str, Any]],
+        batch_id: uuid.UUID | None,
+    ) -> Persisted:
+        submission = item.submission
         if record.status == "revoked":
-            raise ProblemError(
-                409,
-                "record_revoked",
-                "Record revoked",
-                f"Record {record.record_id} was revoked; submit under a new source_id.",
+            return Persisted(
+                "rejected",
+                errors=(
+                    FieldError(
+                        field="source_id",
+                        code="record_revoked",
+                        message=f"record {record.record_id} was revoked; "
+                        "submit under a new source_id",
+                    ),
+                ),
             )
         if record.category != submission.category:
-            raise InvalidInput(
-                [
+            return Persisted(
+                "rejected",
+                errors=(
                     FieldError(
                         field="category",
                         code="category_mismatch",
                         message=f"{submission.source_id!r} was submitted as {record.category}",
-                    )
-                ]
-            )
-        if record.content_hash == digest:
-            return SubmitOutcome(
-                RecordReceipt(
-                    record_id=record.record_id, revision=record.current_revision, status="accepted"
+                    ),
                 ),
-                created=False,
             )
+        digest = content_hash(submission)
+        if record.content_hash == digest:
+            return Persisted(
+                "unchanged", self._receipt(record, item.uscc, item.warnings, "accepted")
+            )
+        outcome: Literal["created", "revised"] = (
+            "created" if record.current_revision == 0 else "revised"
+        )
         record.current_revision += 1
         record.content_hash = digest
-        record.updated_at = now_utc()
-        accepted_at = now_utc()
-        await self._records.add_revision(
-            RecordRevision(
-                record_id=record.record_id,
-                revision=record.current_revision,
-                uscc=submission.uscc,
-                registration_number=submission.registration_number,
-                enterprise_name=submission.enterprise_name,
-                occurred_on=submission.occurred_on,
-                data=submission.data,
-                content_hash=digest,
-                catalogue_version=self._catalogue.version,
-                accepted_at=accepted_at,
-            )
+        record.updated_at = now
+        revisions.append(
+            {
+                "record_id": record.record_id,
+                "revision": record.current_revision,
+                "uscc": item.uscc,
+                "registration_number": submission.registration_number,
+                "enterprise_name": submission.enterprise_name,
+                "occurred_on": submission.occurred_on,
+                "data": submission.data,
+                "content_hash": digest,
+                "catalogue_version": self._catalogue.version,
+                "accepted_at": now,
+                "batch_id": batch_id,
+            }
         )
         category = self._catalogue.categories[submission.category]
         self._uow.emit(
@@ -171,9 +296,9 @@ class RecordService:
                 record_id=record.record_id,
                 revision=record.current_revision,
                 category=submission.category,
-                department=principal.department,
+                department=record.department,
                 source_id=submission.source_id,
-                uscc=submission.uscc,
+                uscc=item.uscc,
                 registration_number=submission.registration_number,
                 enterprise_name=submission.enterprise_name,
                 occurred_on=submission.occurred_on,
@@ -181,15 +306,25 @@ class RecordService:
                 disclosure=category.disclosure,
                 publicity_period_days=category.publicity_period_days,
                 catalogue_version=self._catalogue.version,
-                accepted_at=accepted_at,
+                accepted_at=now,
             ),
-            subject=submission.uscc or submission.registration_number or "",
+            subject=item.uscc or submission.registration_number or "",
         )
-        return SubmitOutcome(
-            RecordReceipt(
-                record_id=record.record_id, revision=record.current_revision, status="accepted"
-            ),
-            created=True,
+        return Persisted(outcome, self._receipt(record, item.uscc, item.warnings, "accepted"))
+
+    @staticmethod
+    def _receipt(
+        record: Record,
+        uscc: str | None,
+        warnings: list[FieldError],
+        status: Literal["accepted", "revoked"],
+    ) -> RecordReceipt:
+        return RecordReceipt(
+            record_id=record.record_id,
+            revision=record.current_revision,
+            status=status,
+            uscc=uscc,
+            warnings=list(warnings),
         )
 
     async def _own_record(
@@ -208,12 +343,12 @@ class RecordService:
         self, principal: Principal, record_id: uuid.UUID, reason: str
     ) -> RecordReceipt:
         record = await self._own_record(principal, record_id, for_update=True)
+        latest = await self._records.get_revision(record.record_id, record.current_revision)
+        assert latest is not None
         if record.status != "revoked":
             record.status = "revoked"
             record.revocation_reason = reason
-            record.revoked_at = now_utc()
-            latest = await self._records.get_revision(record.record_id, record.current_revision)
-            assert latest is not None
+            record.revoked_at = self._clock()
             self._uow.emit(
                 RecordRevoked(
                     record_id=record.record_id,
@@ -229,7 +364,10 @@ class RecordService:
                 subject=latest.uscc or latest.registration_number or "",
             )
         return RecordReceipt(
-            record_id=record.record_id, revision=record.current_revision, status="revoked"
+            record_id=record.record_id,
+            revision=record.current_revision,
+            status="revoked",
+            uscc=latest.uscc,
         )
 
     async def describe(self, principal: Principal, record_id: uuid.UUID) -> RecordOut:
@@ -248,3 +386,42 @@ class RecordService:
                 RecordRevisionOut.model_validate(r, from_attributes=True) for r in revisions
             ],
         )
+
+
+def rejection_keys(
+    department: str, period: str, category: str, errors: Sequence[FieldError]
+) -> Counter[CountKey]:
+    """A rejected row's counts: once as rejected, once under each distinct code."""
+    counts: Counter[CountKey] = Counter({CountKey(department, period, category, "rejected"): 1})
+    for code in dict.fromkeys(e.code for e in errors):
+        counts[CountKey(department, period, category, "error", code[:64])] += 1
+    return counts
+
+
+def rejected_row_period(raw_occurred_on: Any, now: datetime, catalogue: Catalogue) -> str:
+    """The month a rejected row counts for: its occurred_on if that is a usable date,
+    else the month whose submission window the rejection fell in."""
+    if isinstance(raw_occurred_on, str):
+        try:
+            day = date.fromisoformat(raw_occurred_on)
+        except ValueError:
+            day = None
+        if day is not None and day <= china_today(now):
+            return period_of(day)
+    return submission_window_period(now, catalogue.compliance)
+
+
+async def count_rejection(
+    uow: UnitOfWork,
+    catalogue: Catalogue,
+    department: str,
+    raw: dict[str, Any],
+    errors: Sequence[FieldError],
+    now: datetime,
+) -> None:
+    """Count one rejected single submission (in its own transaction: the request's rolled back)."""
+    category = raw.get("category")
+    category_key = category[:50] if isinstance(category, str) else ""
+    period = rejected_row_period(raw.get("occurred_on"), now, catalogue)
+    counts = rejection_keys(department, period, category_key, errors)
+    await CountRepository(uow.session).add(dict(counts), now)

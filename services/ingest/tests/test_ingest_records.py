@@ -174,7 +174,7 @@ async def test_schema_errors_name_data_fields(client: Any, keys: SigningKeys) ->
     errors = {(e["field"], e["code"]) for e in response.json()["errors"]}
     assert ("data.facts", "required") in errors
     assert ("data.colour", "unknown_field") in errors
-    assert ("data.fine.value", "invalid_format") in errors
+    assert ("data.fine.value", "negative_amount") in errors
 
 
 async def test_unknown_envelope_field_and_future_date(client: Any, keys: SigningKeys) -> None:
@@ -220,12 +220,21 @@ async def test_catalogues(client: Any) -> None:
     assert by_key["registration"]["submitters"] == [SAMR]
     assert by_key["administrative_penalty"]["disclosure"] == "public"
     assert "CQ-COURT" in by_key["judgment"]["submitters"]
-    departments = (await client.get("/v1/departments")).json()["items"]
-    assert {
-        "code": SAMR,
-        "name": "重庆市市场监督管理局",
-        "kind": "registration_authority",
-    } in departments
+    departments = {d["code"]: d for d in (await client.get("/v1/departments")).json()["items"]}
+    samr = departments[SAMR]
+    assert (samr["name"], samr["kind"], samr["notice_name"]) == (
+        "重庆市市场监督管理局",
+        "registration_authority",
+        "市工商局",
+    )
+    assert "administrative_penalty" in samr["expected_monthly"]
+    # Every district and county government the notice addresses is a department.
+    assert len([d for d in departments.values() if d["kind"] == "district_government"]) == 38
+    # Only courts submit judgments and judicial assistance; only SAMR registrations.
+    for key in ("judgment", "judicial_assistance"):
+        assert {departments[c]["kind"] for c in by_key[key]["submitters"]} == {"court"}
+    for key in ("registration", "registration_change", "deregistration"):
+        assert by_key[key]["submitters"] == [SAMR]
 
 
 async def test_accepted_records_reach_the_topic_as_cloudevents(

@@ -15,28 +15,35 @@ from ecips_common.contracts import (
 )
 from ecips_common.db import UnitOfWork
 from ecips_common.events import CloudEvent
-from ecips_publicity.service import Projector
+from ecips_publicity.catalogue import PublicationCatalogue
+from ecips_publicity.service import Projector, Today
 
 
-async def on_enterprise_changed(uow: UnitOfWork, event: CloudEvent) -> None:
-    await Projector(uow).enterprise_changed(EnterpriseChanged.from_event(event))
+def make_handlers(catalogue: PublicationCatalogue, today: Today) -> dict[str, EventHandler]:
+    def projector(uow: UnitOfWork) -> Projector:
+        return Projector(uow, catalogue, today())
 
+    async def on_enterprise_changed(uow: UnitOfWork, event: CloudEvent) -> None:
+        # `status_code` is read from the raw data too, so that it is used as
+        # soon as the ledger sends it, whichever contract version parsed it.
+        payload = EnterpriseChanged.from_event(event)
+        code = getattr(payload, "status_code", None) or event.data.get("status_code")
+        await projector(uow).enterprise_changed(
+            payload, status_code=code if isinstance(code, str) else None
+        )
 
-async def on_record_filed(uow: UnitOfWork, event: CloudEvent) -> None:
-    await Projector(uow).record_filed(RecordFiled.from_event(event))
+    async def on_record_filed(uow: UnitOfWork, event: CloudEvent) -> None:
+        await projector(uow).record_filed(RecordFiled.from_event(event))
 
+    async def on_punishment_triggered(uow: UnitOfWork, event: CloudEvent) -> None:
+        await projector(uow).punishment_triggered(PunishmentTriggered.from_event(event))
 
-async def on_punishment_triggered(uow: UnitOfWork, event: CloudEvent) -> None:
-    await Projector(uow).punishment_triggered(PunishmentTriggered.from_event(event))
+    async def on_punishment_lifted(uow: UnitOfWork, event: CloudEvent) -> None:
+        await projector(uow).punishment_lifted(PunishmentLifted.from_event(event))
 
-
-async def on_punishment_lifted(uow: UnitOfWork, event: CloudEvent) -> None:
-    await Projector(uow).punishment_lifted(PunishmentLifted.from_event(event))
-
-
-HANDLERS: dict[str, EventHandler] = {
-    EnterpriseChanged.event_type: on_enterprise_changed,
-    RecordFiled.event_type: on_record_filed,
-    PunishmentTriggered.event_type: on_punishment_triggered,
-    PunishmentLifted.event_type: on_punishment_lifted,
-}
+    return {
+        EnterpriseChanged.event_type: on_enterprise_changed,
+        RecordFiled.event_type: on_record_filed,
+        PunishmentTriggered.event_type: on_punishment_triggered,
+        PunishmentLifted.event_type: on_punishment_lifted,
+    }

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import cel
 
-from ecips_rules.variables import VARIABLES, FieldTree
+from ecips_rules.variables import VARIABLES, FieldTree, Path
 
 # The named functions and macros of the CEL standard library that the engine
 # implements; operators (``_&&_``, ``@in`` ...) are always allowed.
@@ -42,19 +42,26 @@ class ExpressionError(ValueError):
     """A condition that does not compile or names something undefined."""
 
 
-def compile_condition(expression: str) -> cel.Program:
-    """Compile and check one condition; raises :class:`ExpressionError`."""
+_NO_DATE = (
+    "conditions do not see the date: time enters a rule through since_from, delay "
+    "and a fixed duration, or through time-derived fields such as enterprise.penalties.this_year"
+)
+
+
+def compile_condition(expression: str) -> tuple[cel.Program, frozenset[Path]]:
+    """Compile and check one condition; returns the program and the field
+    paths (below ``enterprise``) it reads. Raises :class:`ExpressionError`."""
     try:
         program = cel.compile(expression)
     except Exception as exc:  # the engine raises ValueError, but be safe
         raise ExpressionError(f"the condition does not compile: {_first_line(exc)}") from exc
-    problems = unknown_references(expression, program)
+    problems, paths = check_references(expression, program)
     if problems:
         raise ExpressionError("; ".join(problems))
-    return program
+    return program, frozenset(paths)
 
 
-def evaluate(program: cel.Program, context: dict[str, Any]) -> bool:
+def evaluate(program: cel.Program, context: cel.Context | dict[str, Any]) -> bool:
     """Run a compiled condition; it must answer a boolean."""
     try:
         result = program.execute(context)
@@ -67,26 +74,38 @@ def evaluate(program: cel.Program, context: dict[str, Any]) -> bool:
     return result
 
 
-def unknown_references(expression: str, program: cel.Program) -> list[str]:
+def check_references(expression: str, program: cel.Program) -> tuple[list[str], set[Path]]:
+    """Problems with what the condition names, and the paths it reads."""
     problems: list[str] = []
+    paths: set[Path] = set()
     code = _blank_strings(expression)
     bound = set(_COMPREHENSION.findall(code))
     for name in program.variables():
-        if name not in VARIABLES and name not in bound:
-            known = ", ".join(VARIABLES)
-            problems.append(f"unknown variable {name!r} (conditions may use {known})")
+        if name in VARIABLES or name in bound:
+            continue
+        if name == "today":
+            problems.append(f"unknown variable 'today': {_NO_DATE}")
+            continue
+        known = ", ".join(VARIABLES)
+        problems.append(f"unknown variable {name!r} (conditions may use {known})")
     for name in program.functions():
         if name[0] in "_@!" or name in STANDARD_FUNCTIONS:
             continue
         problems.append(f"unknown function {name!r}")
     for match in _ROOT.finditer(code):
-        problems.extend(_check_path(code, match.group(1), match.end()))
-    return list(dict.fromkeys(problems))
+        problem, path = _check_path(code, match.group(1), match.end())
+        if problem:
+            problems.append(problem)
+        else:
+            paths.add(path)
+    return list(dict.fromkeys(problems)), paths
 
 
-def _check_path(code: str, root: str, position: int) -> list[str]:
+def _check_path(code: str, root: str, position: int) -> tuple[str | None, Path]:
+    """Walks ``root.a.b`` in the code; returns a problem or the path below root."""
     node: str | FieldTree = VARIABLES[root]
     path = root
+    parts: list[str] = []
     while True:
         segment = _SEGMENT.match(code, position)
         if segment is None:
@@ -96,16 +115,17 @@ def _check_path(code: str, root: str, position: int) -> list[str]:
         if code[after:].lstrip().startswith("("):
             break  # a method call such as .contains(...) or .exists(...)
         if not isinstance(node, dict):
-            return [f"{path} is a {node.rstrip('?')}, it has no field {name!r}"]
+            return f"{path} is a {node.rstrip('?')}, it has no field {name!r}", ()
         if name not in node:
             known = ", ".join(sorted(node))
-            return [f"unknown field {path}.{name} (known fields of {path}: {known})"]
+            return f"unknown field {path}.{name} (known fields of {path}: {known})", ()
         node = node[name]
         path = f"{path}.{name}"
+        parts.append(name)
         position = after
     if code[position:].lstrip().startswith("["):
-        return [f"use field selection ({path}.<field>) rather than an index on {path}"]
-    return []
+        return f"use field selection ({path}.<field>) rather than an index on {path}", ()
+    return None, tuple(parts)
 
 
 def _blank_strings(expression: str) -> str:

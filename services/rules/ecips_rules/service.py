@@ -1,36 +1,42 @@
-"""Evaluating the catalogue on enterprise changes, and answering credit checks."""
+"""Evaluating the catalogue on enterprise changes (and again when time or the
+catalogue says so), and answering credit checks."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
 
+from prometheus_client import Counter
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ecips_common.contracts import (
-    EnterpriseChanged,
-    MeasureRef,
-    PunishmentLifted,
-    PunishmentTriggered,
-)
+from ecips_common.contracts import MeasureRef, PunishmentLifted, PunishmentTriggered
 from ecips_common.db import UnitOfWork
-from ecips_rules.catalogue import Catalogue, CompiledRule
-from ecips_rules.expressions import ExpressionError
-from ecips_rules.models import Punishment
-from ecips_rules.repository import RulesRepository
-from ecips_rules.schemas import CheckResult, Restriction
-from ecips_rules.variables import china_today, date_field
+from ecips_rules.cache import CheckCache, MeasureRow
+from ecips_rules.catalogue import Catalogue
+from ecips_rules.evaluation import Decision, HeldPunishment, decide
+from ecips_rules.registry import CatalogueRegistry
+from ecips_rules.repository import (
+    EvaluatedEnterprise,
+    LiftRow,
+    RulesRepository,
+    StoredEnterprise,
+)
+from ecips_rules.schemas import Benefit, CheckResult, Restriction
+from ecips_rules.variables import LedgerSnapshot, china_today
 
 logger = logging.getLogger("ecips.rules")
 
-# Why a punishment ended (PunishmentLifted.reason).
-CONDITION_ENDED = "condition_no_longer_holds"
-DURATION_ELAPSED = "duration_elapsed"
-RULE_REVISED = "rule_revised"
-RULE_WITHDRAWN = "rule_withdrawn"
+RULES_EVALUATED = Counter(
+    "ecips_rules_conditions_total",
+    "Rule conditions per enterprise evaluation: evaluated, or skipped as none of "
+    "their inputs changed",
+    ["outcome"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,207 +46,353 @@ class EvaluationOutcome:
     lifted: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference an evaluation makes (what a job records)."""
+
+    uscc: str
+    rule_id: str
+    rule_version: int
+    kind: str
+    action: str  # triggered | lifted
+    reason: str | None
+    since: date | None
+    until: date | None
+
+    def row(self, job_id: uuid.UUID, position: int) -> dict[str, Any]:
+        return {
+            "job_id": job_id,
+            "position": position,
+            "uscc": self.uscc,
+            "rule_id": self.rule_id,
+            "rule_version": self.rule_version,
+            "kind": self.kind,
+            "action": self.action,
+            "reason": self.reason,
+            "since": self.since,
+            "until": self.until,
+        }
+
+
+@dataclass(slots=True)
+class Reevaluation:
+    changes: list[Change] = field(default_factory=list)
+    # (as read, its active punishments, the decision), in USCC order
+    decisions: list[tuple[StoredEnterprise, list[HeldPunishment], Decision]] = field(
+        default_factory=list
+    )
+
+
+def changes_of(uscc: str, decision: Decision) -> list[Change]:
+    """The decision's differences, lifts first (the order events go out in)."""
+    out = [
+        Change(
+            uscc,
+            lift.punishment.rule_id,
+            lift.punishment.rule_version,
+            lift.punishment.kind,
+            "lifted",
+            lift.reason,
+            lift.punishment.since,
+            lift.punishment.until,
+        )
+        for lift in decision.lifts
+    ]
+    out += [
+        Change(uscc, t.rule.id, t.rule.version, t.rule.kind, "triggered", None, t.since, t.until)
+        for t in decision.triggers
+    ]
+    return out
+
+
+def decide_stored(
+    catalogue: Catalogue,
+    enterprise: StoredEnterprise,
+    active: Sequence[HeldPunishment],
+    today: date,
+    *,
+    state: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Decide for a stored enterprise (with a new snapshot when given)."""
+    return decide(
+        catalogue,
+        state=state if state is not None else enterprise.state,
+        today=today,
+        active=active,
+        rule_state=enterprise.rule_state,
+        previous_state=enterprise.state,
+        previous_on=china_today(enterprise.evaluated_at) if enterprise.evaluated_at else None,
+        previous_catalogue=enterprise.evaluated_catalogue,
+    )
+
+
 class EvaluationService:
-    """Applies one enterprise snapshot: stores it if it is newer than the one
-    held, evaluates every rule, and turns the difference with the active
-    punishments into events, all in the caller's transaction."""
+    """Applies decisions in the caller's transaction: punishments, the
+    enterprise's bookkeeping, and the events, through the outbox."""
 
-    def __init__(self, uow: UnitOfWork, catalogue: Catalogue) -> None:
+    def __init__(self, uow: UnitOfWork, registry: CatalogueRegistry, *, now: datetime) -> None:
         self._uow = uow
-        self._catalogue = catalogue
+        self._registry = registry
         self._repo = RulesRepository(uow.session)
+        self._now = now
+        self._today = china_today(now)
 
-    async def apply(
-        self, snapshot: EnterpriseChanged, *, now: datetime | None = None
-    ) -> EvaluationOutcome:
-        now = now or datetime.now(UTC)
-        today = china_today(now)
-        await self._repo.lock_enterprise(snapshot.uscc)
-        stored = await self._repo.get_enterprise(snapshot.uscc)
-        if stored is not None and stored.version >= snapshot.version:
+    async def apply(self, snapshot: Mapping[str, Any] | BaseModel) -> EvaluationOutcome:
+        """A new ledger snapshot: stored if newer than the one held, then evaluated."""
+        data = (
+            snapshot.model_dump(mode="json") if isinstance(snapshot, BaseModel) else dict(snapshot)
+        )
+        parsed = LedgerSnapshot.model_validate(data)
+        catalogue = await self._registry.in_force(self._uow.session)
+        await self._repo.lock_enterprises([parsed.uscc])
+        stored = (await self._repo.enterprises([parsed.uscc])).get(parsed.uscc)
+        if stored is not None and stored.version >= parsed.version:
             logger.info(
                 "older enterprise snapshot ignored",
-                extra={"uscc": snapshot.uscc, "version": snapshot.version, "held": stored.version},
+                extra={"uscc": parsed.uscc, "version": parsed.version, "held": stored.version},
             )
             return EvaluationOutcome(applied=False)
-        previously_matched = set(stored.matched_rules) if stored is not None else set()
-        active = {p.rule_id: p for p in await self._repo.active_punishments(snapshot.uscc)}
-        matched: list[str] = []
-        triggered: list[str] = []
-        lifted: list[str] = []
-
-        for rule_id, compiled in self._catalogue.rules.items():
-            current = active.pop(rule_id, None)
-            try:
-                holds = compiled.holds(snapshot, today)
-            except ExpressionError as exc:
-                # Keep whatever was decided before rather than lift or trigger on an error.
-                logger.error(
-                    "rule could not be evaluated",
-                    extra={"rule_id": rule_id, "uscc": snapshot.uscc, "error": str(exc)},
-                )
-                if rule_id in previously_matched:
-                    matched.append(rule_id)
-                continue
-            if holds:
-                matched.append(rule_id)
-            rule = compiled.rule
-            if rule.duration.type == "fixed":
-                if current is not None and current.until is not None and current.until < today:
-                    await self._lift(snapshot, current, DURATION_ELAPSED, today, now)
-                    lifted.append(rule_id)
-                    current = None
-                # A fixed-duration rule starts when its condition starts to hold.
-                starts = current is None and holds and rule_id not in previously_matched
-                if starts and await self._trigger(snapshot, compiled, today, now, since=None):
-                    triggered.append(rule_id)
-            elif holds and current is None:
-                await self._trigger(snapshot, compiled, today, now, since=None)
-                triggered.append(rule_id)
-            elif not holds and current is not None:
-                await self._lift(snapshot, current, CONDITION_ENDED, today, now)
-                lifted.append(rule_id)
-            elif holds and current is not None and current.rule_version != rule.version:
-                await self._lift(snapshot, current, RULE_REVISED, today, now)
-                await self._trigger(snapshot, compiled, today, now, since=current.since)
-                lifted.append(rule_id)
-                triggered.append(rule_id)
-
-        for orphan in active.values():
-            await self._lift(snapshot, orphan, RULE_WITHDRAWN, today, now)
-            lifted.append(orphan.rule_id)
-
-        await self._repo.save_enterprise(
-            uscc=snapshot.uscc,
-            name=snapshot.name,
-            version=snapshot.version,
-            state=snapshot.model_dump(mode="json"),
-            matched_rules=matched,
-            evaluated_at=now,
+        active = (await self._repo.active_punishments([parsed.uscc])).get(parsed.uscc, [])
+        if stored is None:
+            stored = StoredEnterprise(parsed.uscc, parsed.name, 0, {}, {}, None, None, None)
+        decision = decide_stored(catalogue, stored, active, self._today, state=data)
+        evaluated = EvaluatedEnterprise(
+            uscc=parsed.uscc,
+            name=parsed.name,
+            version=parsed.version,
+            state=data,
+            rule_state=decision.rule_state,
+            evaluated_at=self._now,
+            evaluated_catalogue=catalogue.number,
+            next_evaluation_on=decision.next_evaluation_on,
         )
-        return EvaluationOutcome(True, tuple(triggered), tuple(lifted))
+        await self.write(catalogue, [(evaluated, decision)], new_snapshot=True)
+        return EvaluationOutcome(
+            True,
+            tuple(t.rule.id for t in decision.triggers),
+            tuple(lift.punishment.rule_id for lift in decision.lifts),
+        )
 
-    async def _trigger(
+    async def reevaluate(
+        self, usccs: Sequence[str], *, catalogue: Catalogue | None = None
+    ) -> Reevaluation:
+        """Evaluate stored enterprises again (time passed, or the catalogue
+        changed); writes only those whose decision or bookkeeping changed."""
+        if catalogue is None:
+            catalogue = await self._registry.in_force(self._uow.session)
+        await self._repo.lock_enterprises(usccs)
+        stored = await self._repo.enterprises(usccs)
+        active = await self._repo.active_punishments(list(stored))
+        result = Reevaluation()
+        items: list[tuple[EvaluatedEnterprise, Decision]] = []
+        for uscc in sorted(stored):
+            enterprise = stored[uscc]
+            held = active.get(uscc, [])
+            decision = decide_stored(catalogue, enterprise, held, self._today)
+            result.decisions.append((enterprise, held, decision))
+            items.append((self._evaluated(enterprise, decision, catalogue), decision))
+        result.changes = await self.write(catalogue, items, unchanged=stored)
+        return result
+
+    def _evaluated(
+        self, enterprise: StoredEnterprise, decision: Decision, catalogue: Catalogue
+    ) -> EvaluatedEnterprise:
+        return EvaluatedEnterprise(
+            uscc=enterprise.uscc,
+            name=enterprise.name,
+            version=enterprise.version,
+            state=enterprise.state,
+            rule_state=decision.rule_state,
+            evaluated_at=self._now,
+            evaluated_catalogue=catalogue.number,
+            next_evaluation_on=decision.next_evaluation_on,
+        )
+
+    async def write(
         self,
-        snapshot: EnterpriseChanged,
-        compiled: CompiledRule,
-        today: date,
-        now: datetime,
+        catalogue: Catalogue,
+        items: Sequence[tuple[EvaluatedEnterprise, Decision]],
         *,
-        since: date | None,
-    ) -> bool:
-        rule = compiled.rule
-        if since is None:
-            started = date_field(snapshot, rule.since_from) if rule.since_from else None
-            since = min(started, today) if started is not None else today
-        until = None
-        if rule.duration.days is not None:
-            until = since + timedelta(days=rule.duration.days - 1)
-            if until < today:
-                return False  # already served in full before we saw it
-        measures = rule.measure_refs()
-        await self._repo.add_punishment(
-            Punishment(
-                punishment_id=uuid.uuid4(),
-                uscc=snapshot.uscc,
-                rule_id=rule.id,
-                rule_version=rule.version,
-                rule_title=rule.title,
-                kind=rule.kind,
-                legal_basis=rule.legal_basis,
-                measures=[m.model_dump(mode="json") for m in measures],
-                since=since,
-                until=until,
-                status="active",
-                catalogue_version=self._catalogue.version,
-                triggered_at=now,
-            )
-        )
-        self._uow.emit(
-            PunishmentTriggered(
-                uscc=snapshot.uscc,
-                enterprise_name=snapshot.name,
-                rule_id=rule.id,
-                rule_version=rule.version,
-                rule_title=rule.title,
-                kind=rule.kind,
-                measures=measures,
-                legal_basis=rule.legal_basis,
-                since=since,
-                until=until,
-                catalogue_version=self._catalogue.version,
-                decided_at=now,
-            ),
-            subject=snapshot.uscc,
-        )
-        return True
+        unchanged: Mapping[str, StoredEnterprise] | None = None,
+        new_snapshot: bool = False,
+    ) -> list[Change]:
+        """Store decisions: lifts before triggers (a revised rule is lifted and
+        issued again), the enterprises, and one event per difference.
 
-    async def _lift(
-        self,
-        snapshot: EnterpriseChanged,
-        punishment: Punishment,
-        reason: str,
-        today: date,
-        now: datetime,
-    ) -> None:
-        await self._repo.lift_punishment(punishment, lifted_on=today, reason=reason, lifted_at=now)
-        kind = "incentive" if punishment.kind == "incentive" else "punishment"
-        self._uow.emit(
-            PunishmentLifted(
-                uscc=snapshot.uscc,
-                enterprise_name=snapshot.name,
-                rule_id=punishment.rule_id,
-                rule_version=punishment.rule_version,
-                kind=kind,
-                measures=[MeasureRef.model_validate(m) for m in punishment.measures],
-                reason=reason,
-                lifted_on=today,
-                catalogue_version=self._catalogue.version,
-                decided_at=now,
-            ),
-            subject=snapshot.uscc,
-        )
+        With ``unchanged`` (the rows as read), an enterprise whose decision
+        changes nothing keeps its row untouched: its next evaluation then
+        simply evaluates every rule."""
+        lifts: list[LiftRow] = []
+        added: list[dict[str, Any]] = []
+        rows: list[EvaluatedEnterprise] = []
+        changes: list[Change] = []
+        evaluated = skipped = 0
+        refs: dict[tuple[str, int], list[MeasureRef]] = {}
+        for enterprise, decision in items:
+            evaluated += decision.evaluated
+            skipped += decision.skipped
+            before = unchanged.get(enterprise.uscc) if unchanged is not None else None
+            if (
+                before is not None
+                and not decision.changes
+                and before.rule_state == decision.rule_state
+                and before.next_evaluation_on == decision.next_evaluation_on
+            ):
+                continue
+            rows.append(enterprise)
+            changes += changes_of(enterprise.uscc, decision)
+            for lift in decision.lifts:
+                lifts.append(LiftRow(lift.punishment.punishment_id, self._today, lift.reason))
+                self._uow.emit(
+                    PunishmentLifted(
+                        uscc=enterprise.uscc,
+                        enterprise_name=enterprise.name,
+                        rule_id=lift.punishment.rule_id,
+                        rule_version=lift.punishment.rule_version,
+                        kind="incentive" if lift.punishment.kind == "incentive" else "punishment",
+                        measures=[MeasureRef.model_validate(m) for m in lift.punishment.measures],
+                        reason=lift.reason,
+                        lifted_on=self._today,
+                        catalogue_version=catalogue.version,
+                        decided_at=self._now,
+                    ),
+                    subject=enterprise.uscc,
+                )
+            for trigger in decision.triggers:
+                rule = trigger.rule
+                measures = refs.get((rule.id, rule.version)) or refs.setdefault(
+                    (rule.id, rule.version), rule.measure_refs()
+                )
+                added.append(
+                    {
+                        "punishment_id": uuid.uuid4(),
+                        "uscc": enterprise.uscc,
+                        "rule_id": rule.id,
+                        "rule_version": rule.version,
+                        "rule_title": rule.title,
+                        "kind": rule.kind,
+                        "legal_basis": rule.legal_basis,
+                        "measures": [m.model_dump(mode="json") for m in measures],
+                        "since": trigger.since,
+                        "until": trigger.until,
+                        "status": "active",
+                        "catalogue_version": catalogue.version,
+                        "triggered_at": self._now,
+                        "lifted_on": None,
+                        "lift_reason": None,
+                        "lifted_at": None,
+                    }
+                )
+                self._uow.emit(
+                    PunishmentTriggered(
+                        uscc=enterprise.uscc,
+                        enterprise_name=enterprise.name,
+                        rule_id=rule.id,
+                        rule_version=rule.version,
+                        rule_title=rule.title,
+                        kind=rule.kind,
+                        measures=measures,
+                        legal_basis=rule.legal_basis,
+                        since=trigger.since,
+                        until=trigger.until,
+                        catalogue_version=catalogue.version,
+                        decided_at=self._now,
+                    ),
+                    subject=enterprise.uscc,
+                )
+        RULES_EVALUATED.labels("evaluated").inc(evaluated)
+        RULES_EVALUATED.labels("skipped").inc(skipped)
+        await self._repo.lift_punishments(lifts, self._now)
+        await self._repo.add_punishments(added)
+        if new_snapshot:
+            await self._repo.save_enterprises(rows)
+        else:
+            await self._repo.update_evaluations(rows)
+        return changes
 
 
 class CheckService:
     """Credit checks: may these enterprises take part in a scenario?"""
 
-    def __init__(self, session: AsyncSession, catalogue: Catalogue) -> None:
+    def __init__(
+        self, session: AsyncSession, catalogue: Catalogue, cache: CheckCache | None = None
+    ) -> None:
         self._repo = RulesRepository(session)
         self._catalogue = catalogue
+        self._cache = cache
+
+    async def measures(self, usccs: Sequence[str]) -> dict[str, tuple[MeasureRow, ...]]:
+        """Every active measure of the known enterprises among ``usccs``."""
+        wanted = list(dict.fromkeys(usccs))
+        found: dict[str, tuple[MeasureRow, ...]] = {}
+        missing = wanted
+        if self._cache is not None:
+            missing = []
+            for uscc in wanted:
+                cached = self._cache.get(uscc)
+                if cached is None:
+                    missing.append(uscc)
+                else:
+                    found[uscc] = cached
+        if missing:
+            generation = self._cache.generation if self._cache is not None else 0
+            fetched: dict[str, list[MeasureRow]] = {}
+            for record in await self._repo.check_rows(missing):
+                rows = fetched.setdefault(record["uscc"], [])
+                if record["measure"] is not None:
+                    rows.append(MeasureRow.from_record(record))
+            loaded = {uscc: tuple(rows) for uscc, rows in fetched.items()}
+            if self._cache is not None:
+                self._cache.put_many(loaded, generation)
+            found.update(loaded)
+        return found
 
     async def check(
         self, usccs: Sequence[str], scenario: str, *, now: datetime | None = None
     ) -> list[CheckResult]:
         now = now or datetime.now(UTC)
-        rows = await self._repo.restrictions(usccs, scenario, china_today(now))
-        known: set[str] = set()
-        found: dict[str, list[Restriction]] = {}
-        for row in rows:
-            known.add(row.uscc)
-            restrictions = found.setdefault(row.uscc, [])
-            if row.rule_id is None or row.measure is None:
-                continue
-            restrictions.append(
-                Restriction(
-                    rule_id=row.rule_id,
-                    measure=row.measure,
-                    title=row.title or "",
-                    department=row.department or "",
-                    legal_basis=row.legal_basis or "",
-                    since=row.since,
-                    until=row.until,
+        today = china_today(now)
+        measures = await self.measures(usccs)
+        incentive = self._catalogue.scenarios[scenario].kind == "incentive"
+        departments = self._catalogue.departments
+        results: list[CheckResult] = []
+        for uscc in usccs:
+            rows = measures.get(uscc)
+            restrictions: list[Restriction] = []
+            benefits: list[Benefit] = []
+            for row in rows or ():
+                if row.scenario != scenario or (row.until is not None and row.until < today):
+                    continue
+                department = departments.get(row.department)
+                fields: dict[str, Any] = {
+                    "rule_id": row.rule_id,
+                    "rule_title": row.rule_title,
+                    "measure": row.measure,
+                    "title": row.title,
+                    "department": row.department,
+                    "department_name": department.name if department else None,
+                    "legal_basis": row.legal_basis,
+                    "since": row.since,
+                    "until": row.until,
+                }
+                if row.kind == "incentive":
+                    benefits.append(Benefit(**fields))
+                else:
+                    restrictions.append(Restriction(**fields))
+            restrictions.sort(key=lambda r: (r.since, r.rule_id, r.measure))
+            benefits.sort(key=lambda r: (r.since, r.rule_id, r.measure))
+            allowed = not restrictions and (bool(benefits) or not incentive)
+            results.append(
+                CheckResult(
+                    uscc=uscc,
+                    scenario=scenario,
+                    scenario_kind="incentive" if incentive else "restriction",
+                    allowed=allowed,
+                    known=rows is not None,
+                    restrictions=restrictions,
+                    benefits=benefits,
+                    as_of=now,
+                    catalogue_version=self._catalogue.version,
                 )
             )
-        return [
-            CheckResult(
-                uscc=uscc,
-                scenario=scenario,
-                allowed=not found.get(uscc),
-                known=uscc in known,
-                restrictions=found.get(uscc, []),
-                as_of=now,
-                catalogue_version=self._catalogue.version,
-            )
-            for uscc in usccs
-        ]
+        return results

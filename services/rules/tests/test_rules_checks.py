@@ -8,7 +8,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import httpx
@@ -137,7 +137,8 @@ def new_uscc() -> str:
 
 
 @pytest.fixture(scope="module")
-async def harness(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Harness]:
+async def harness(rules_database_url: str, kafka_bootstrap: str) -> AsyncIterator[Harness]:
+    database_url = rules_database_url
     keys = new_signing_keys()
     await ensure_topics(kafka_bootstrap, {LEDGER_TOPIC: TOPIC_PARTITIONS[LEDGER_TOPIC]})
     settings = RulesSettings(
@@ -146,6 +147,8 @@ async def harness(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Harn
         ),
         # No ledger runs here: the change-feed follower finds nothing to repair.
         ledger_url="http://127.0.0.1:9",
+        rate_limit_per_second=10_000.0,
+        rate_limit_burst=10_000,
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
@@ -183,7 +186,7 @@ async def test_serious_illegal_listing_blocks_procurement_and_removal_lifts_it(
     assert restriction["since"] == "2025-04-01"
     assert restriction["until"] is None
     assert blocked["as_of"]
-    assert blocked["catalogue_version"] == "2026.11.1"
+    assert blocked["catalogue_version"] == "1"
 
     bidding = await harness.check(uscc, "public_bidding")
     assert {r["department"] for r in bidding["restrictions"]} == {"CQ-PRT", "CQ-HURD"}
@@ -236,6 +239,10 @@ async def test_abnormal_operation_restricts_only_its_scenarios(harness: Harness)
         lambda: harness.check(uscc, "honorary_title"), lambda b: not b["allowed"]
     )
     assert [r["rule_id"] for r in honours["restrictions"]] == ["abnormal_operation_list"]
+    assert (
+        honours["restrictions"][0]["since"]
+        == datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date().isoformat()
+    )  # no listing date sent: from the day it was seen
     assert honours["restrictions"][0]["department"] == "CQ-NDRC"
     procurement = await harness.check(uscc, "government_procurement")
     assert procurement["allowed"] is True
@@ -325,10 +332,60 @@ async def test_rules_are_listed(harness: Harness) -> None:
     response = await harness.client.get("/v1/rules")
     assert response.status_code == 200
     body = response.json()
-    assert body["version"] == "2026.11.1"
+    assert body["version"] == "1"
     ids = [r["id"] for r in body["items"]]
-    assert ids == ["serious_illegal_dishonest", "abnormal_operation_list"]
-    assert "government_procurement" in {s["key"] for s in body["scenarios"]}
+    assert ids[:2] == ["serious_illegal_dishonest", "abnormal_operation_list"]
+    assert len(ids) == 7
+    assert {"key": "government_procurement", "title": "政府采购", "kind": "restriction"} in body[
+        "scenarios"
+    ]
     first = body["items"][0]
-    assert first["duration"] == {"type": "while_condition", "days": None}
+    assert first["duration"] == {
+        "type": "while_condition",
+        "years": None,
+        "months": None,
+        "days": None,
+    }
     assert first["measures"][0]["department"] == "CQ-FIN"
+    tax = next(r for r in body["items"] if r["id"] == "major_tax_violation")
+    assert tax["duration"]["years"] == 3
+    moved = next(r for r in body["items"] if r["id"] == "abnormal_operation_three_years")
+    assert moved["delay"] == {"years": 3, "months": 0, "days": 0}
+
+
+async def cache_hits(harness: Harness) -> float:
+    metrics = (await harness.client.get("/metrics")).text
+    for line in metrics.splitlines():
+        if line.startswith('ecips_rules_check_cache_total{outcome="hit"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_cached_answers_change_when_the_event_arrives(harness: Harness) -> None:
+    uscc = new_uscc()
+    await harness.send(uscc, 1)
+    await eventually(lambda: harness.stored_version(uscc), lambda v: v == 1)
+    # The cache follows the outbox; give it the moment to start following.
+    await eventually(lambda: cache_hits_after_two_checks(harness, uscc), lambda grew: grew)
+    # The enterprise is listed: the cached "allowed" must give way as the
+    # punishment's event is recorded, not after some expiry.
+    await harness.send(uscc, 2, flags={"serious_illegal": True})
+    blocked = await eventually(
+        lambda: harness.check(uscc, "government_procurement"), lambda b: not b["allowed"]
+    )
+    assert blocked["restrictions"][0]["rule_id"] == "serious_illegal_dishonest"
+    # And cached again: the same answer from memory.
+    before = await cache_hits(harness)
+    again = await harness.check(uscc, "government_procurement")
+    assert again["allowed"] is False
+    assert await cache_hits(harness) > before
+    await harness.send(uscc, 3, flags={})
+    await eventually(lambda: harness.check(uscc, "government_procurement"), lambda b: b["allowed"])
+
+
+async def cache_hits_after_two_checks(harness: Harness, uscc: str) -> bool:
+    await harness.check(uscc, "government_procurement")
+    before = await cache_hits(harness)
+    answer = await harness.check(uscc, "government_procurement")
+    assert answer["allowed"] is True
+    return await cache_hits(harness) > before

@@ -5,47 +5,44 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ecips_common.app import UoW, service_state
+from ecips_common.app import UoW
 from ecips_common.auth import Principal, require_scope
 from ecips_common.identifiers import IdentifierError, validate_uscc
-from ecips_common.problems import PROBLEM_RESPONSES, FieldError, InvalidInput
+from ecips_common.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_RESPONSES,
+    FieldError,
+    InvalidInput,
+    Problem,
+)
+from ecips_coordination.api.deps import (
+    Env,
+    Forwarder,
+    Settings,
+    bearer_token,
+    parse_cursor,
+    parse_limit,
+    parse_uuid,
+)
 from ecips_coordination.models import TASK_STATUSES, TASK_TYPES
 from ecips_coordination.repository import TaskFilter
 from ecips_coordination.schemas import FeedbackSubmission, TaskOut, TaskPage
-from ecips_coordination.service import Deadlines, TaskService
-from ecips_coordination.settings import CoordinationSettings
+from ecips_coordination.service import TaskService
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=PROBLEM_RESPONSES)
 
 Handler = Annotated[Principal, Depends(require_scope("tasks:handle"))]
 
 
-def _settings(request: Request) -> CoordinationSettings:
-    settings = service_state(request).settings
-    assert isinstance(settings, CoordinationSettings)
-    return settings
-
-
-Settings = Annotated[CoordinationSettings, Depends(_settings)]
-
-
-def _service(uow: UoW, settings: Settings) -> TaskService:
-    return TaskService(
-        uow, Deadlines(settings.claim_due_working_days, settings.feedback_due_working_days)
-    )
+def _service(uow: UoW, env: Env) -> TaskService:
+    return TaskService(uow, env)
 
 
 Service = Annotated[TaskService, Depends(_service)]
 
 
 def _task_id(task_id: str) -> uuid.UUID:
-    # Parsed here so a malformed id is reported as the field `task_id`.
-    try:
-        return uuid.UUID(task_id)
-    except ValueError:
-        raise InvalidInput(
-            [FieldError(field="task_id", code="invalid_uuid", message="not a UUID")]
-        ) from None
+    return parse_uuid(task_id, "task_id")
 
 
 TaskId = Annotated[uuid.UUID, Depends(_task_id)]
@@ -81,30 +78,8 @@ def _filter(
             uscc = validate_uscc(uscc)
         except IdentifierError as exc:
             errors.append(FieldError(field="uscc", code=exc.code, message=exc.message))
-    page_size = 100
-    if limit is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= settings.tasks_page_max:
-            errors.append(
-                FieldError(
-                    field="limit",
-                    code="out_of_range",
-                    message=f"an integer from 1 to {settings.tasks_page_max}",
-                )
-            )
-        else:
-            page_size = int(limit)
-    cursor = 0
-    if after is not None:
-        if not after.isdigit() or len(after) > 18:
-            errors.append(
-                FieldError(
-                    field="after",
-                    code="invalid_cursor",
-                    message="pass the next_cursor of a previous page",
-                )
-            )
-        else:
-            cursor = int(after)
+    page_size = parse_limit(limit, settings.tasks_page_max, errors)
+    cursor = parse_cursor(after, errors)
     if errors:
         raise InvalidInput(errors)
     return TaskFilter(
@@ -148,6 +123,10 @@ async def claim_task(task_id: TaskId, principal: Handler, service: Service) -> T
 @router.post(
     "/{task_id}/feedback",
     response_model=TaskOut,
+    responses={
+        502: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}},
+        503: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}},
+    },
     summary="Report back on a task (反馈); closes it",
     description=(
         "Claims the task first if it is still open. The outcome must fit the task: "
@@ -155,10 +134,24 @@ async def claim_task(task_id: TaskId, principal: Handler, service: Service) -> T
         "joint_punishment release → restriction_lifted; double_notification → "
         "license_granted (with license_number) | license_refused | not_engaged | "
         "under_supervision. Sending the same feedback again returns the task unchanged; "
-        "different feedback on a done task is 409."
+        "different feedback on a done task is 409.\n\n"
+        "Forwarding a granted licence: with `forward_to_ingest: true` and `license` "
+        "(the decision), coordination files an `administrative_license` record at ingest "
+        "in the department's name, passing the caller's own bearer token on to ingest — "
+        "so the token needs `records:write` as well as `tasks:handle`. The feedback is "
+        "saved only if ingest accepted the record (its receipt is kept under "
+        "`feedback.forwarded`); ingest's 422 comes back as 422 `forwarding_rejected`, an "
+        "unreachable ingest as 503 `ingest_unavailable`: send the same feedback again."
     ),
 )
 async def submit_feedback(
-    task_id: TaskId, body: FeedbackSubmission, principal: Handler, service: Service
+    task_id: TaskId,
+    body: FeedbackSubmission,
+    principal: Handler,
+    service: Service,
+    forwarder: Forwarder,
+    request: Request,
 ) -> TaskOut:
-    return await service.feedback(principal, task_id, body)
+    return await service.feedback(
+        principal, task_id, body, forwarder=forwarder, token=bearer_token(request)
+    )

@@ -1,38 +1,91 @@
 from __future__ import annotations
 
+import json
+import logging
 import uuid
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from ecips_common.app import UoW, service_state
-from ecips_common.auth import Principal, require_scope
-from ecips_common.problems import PROBLEM_RESPONSES
-from ecips_ingest.catalogue import Catalogue
+from ecips_common.auth import Principal
+from ecips_common.problems import PROBLEM_RESPONSES, ProblemError, validation_problem
+from ecips_ingest.api.deps import Context, Writer, context
 from ecips_ingest.schemas import RecordOut, RecordReceipt, RecordSubmission, RevocationRequest
-from ecips_ingest.service import RecordService
+from ecips_ingest.service import RecordService, count_rejection, problem_errors
 
+logger = logging.getLogger("ecips.ingest.api")
+
+# Rejections that are about the record (counted for the compliance report);
+# a bad or missing token is not.
+_COUNTED_CODES = frozenset({"validation_failed", "name_mismatch", "category_not_permitted"})
+
+
+class RejectionCountingRoute(APIRoute):
+    """Counts every rejected submission for the compliance report, including those
+    FastAPI rejects before the endpoint runs (a bad USCC, a missing field)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def counted(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (RequestValidationError, ProblemError) as exc:
+                await _count(request, exc)
+                raise
+
+        return counted
+
+
+async def _count(request: Request, exc: RequestValidationError | ProblemError) -> None:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return
+    problem = validation_problem(exc) if isinstance(exc, RequestValidationError) else exc
+    if problem.code not in _COUNTED_CODES and problem.status != 409:
+        return
+    try:
+        raw = json.loads(await request.body())
+    except ValueError:
+        raw = {}
+    if not isinstance(raw, dict):
+        raw = {}
+    try:
+        ctx = context(request)
+        async with service_state(request).database.unit_of_work() as uow:
+            await count_rejection(
+                uow, ctx.catalogue, principal.department, raw, problem_errors(problem), ctx.clock()
+            )
+    except Exception:
+        # The answer to the department matters more than the statistic.
+        logger.exception("could not count a rejected submission")
+
+
+submit_router = APIRouter(
+    prefix="/v1/records",
+    tags=["records"],
+    responses=PROBLEM_RESPONSES,
+    route_class=RejectionCountingRoute,
+)
 router = APIRouter(prefix="/v1/records", tags=["records"], responses=PROBLEM_RESPONSES)
 
-Writer = Annotated[Principal, Depends(require_scope("records:write"))]
 
-
-def catalogue(request: Request) -> Catalogue:
-    loaded: Catalogue = service_state(request).extras["catalogue"]
-    return loaded
-
-
-CatalogueDep = Annotated[Catalogue, Depends(catalogue)]
-
-
-@router.post(
+@submit_router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RecordReceipt,
     summary="Submit one record",
     description=(
         "202 for a new record or a new revision (changed content under the same `source_id`); "
-        "200 with the same `record_id` and revision when the same content is submitted again."
+        "200 with the same `record_id` and revision when the same content is submitted again. "
+        "When the ledger knows the USCC, `enterprise_name` must be its name (422 "
+        "`name_mismatch`) or a former name (accepted with a `former_name` warning). "
+        "A record naming only an old `registration_number` is filed under the USCC the "
+        "ledger maps it to, when it knows one."
     ),
     responses={200: {"model": RecordReceipt, "description": "Already accepted (idempotent)"}},
 )
@@ -40,13 +93,14 @@ async def submit_record(
     submission: RecordSubmission,
     principal: Writer,
     uow: UoW,
-    cat: CatalogueDep,
+    ctx: Context,
     response: Response,
 ) -> RecordReceipt:
-    outcome = await RecordService(uow, cat).submit(principal, submission)
-    if not outcome.created:
+    service = RecordService(uow, ctx.catalogue, ctx.clock, ctx.ledger)
+    receipt, created = await service.submit(principal, submission)
+    if not created:
         response.status_code = status.HTTP_200_OK
-    return outcome.receipt
+    return receipt
 
 
 @router.post(
@@ -57,9 +111,11 @@ async def revoke_record(
     body: RevocationRequest,
     principal: Writer,
     uow: UoW,
-    cat: CatalogueDep,
+    ctx: Context,
 ) -> RecordReceipt:
-    return await RecordService(uow, cat).revoke(principal, record_id, body.reason)
+    return await RecordService(uow, ctx.catalogue, ctx.clock).revoke(
+        principal, record_id, body.reason
+    )
 
 
 @router.get("/{record_id}", response_model=RecordOut, summary="One of the department's records")
@@ -67,6 +123,6 @@ async def get_record(
     record_id: uuid.UUID,
     principal: Writer,
     uow: UoW,
-    cat: CatalogueDep,
+    ctx: Context,
 ) -> RecordOut:
-    return await RecordService(uow, cat).describe(principal, record_id)
+    return await RecordService(uow, ctx.catalogue, ctx.clock).describe(principal, record_id)

@@ -1,51 +1,93 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from ecips_common.app import service_state
 from ecips_common.problems import PROBLEM_RESPONSES
-from ecips_rules.catalogue import Catalogue
-from ecips_rules.schemas import DurationOut, MeasureOut, RuleList, RuleOut, ScenarioOut
+from ecips_rules.cache import CheckCache
+from ecips_rules.catalogue import Catalogue, Rule
+from ecips_rules.registry import CatalogueRegistry
+from ecips_rules.schemas import (
+    DepartmentOut,
+    DurationOut,
+    MeasureOut,
+    PeriodOut,
+    RuleList,
+    RuleOut,
+    ScenarioOut,
+)
 
 router = APIRouter(prefix="/v1", tags=["catalogue"], responses=PROBLEM_RESPONSES)
 
 
-def catalogue(request: Request) -> Catalogue:
-    loaded: Catalogue = service_state(request).extras["catalogue"]
-    return loaded
+# Dependencies are coroutines: FastAPI runs plain functions in a thread pool,
+# a cost paid on every credit check.
+async def registry(request: Request) -> CatalogueRegistry:
+    found: CatalogueRegistry = service_state(request).extras["registry"]
+    return found
 
 
+async def catalogue(request: Request) -> Catalogue:
+    found: CatalogueRegistry = service_state(request).extras["registry"]
+    return found.current
+
+
+async def check_cache(request: Request) -> CheckCache | None:
+    cache: CheckCache | None = service_state(request).extras.get("cache")
+    return cache
+
+
+async def clock(request: Request) -> Callable[[], datetime]:
+    found: Callable[[], datetime] = service_state(request).extras["clock"]
+    return found
+
+
+ClockDep = Annotated[Callable[[], datetime], Depends(clock)]
+RegistryDep = Annotated[CatalogueRegistry, Depends(registry)]
 CatalogueDep = Annotated[Catalogue, Depends(catalogue)]
+CacheDep = Annotated[CheckCache | None, Depends(check_cache)]
 
 
-@router.get("/rules", response_model=RuleList, summary="The joint punishment catalogue")
+def rule_out(rule: Rule) -> RuleOut:
+    return RuleOut(
+        id=rule.id,
+        version=rule.version,
+        title=rule.title,
+        kind=rule.kind,
+        condition=rule.condition,
+        since_from=rule.since_from,
+        delay=PeriodOut(**rule.delay.model_dump()) if rule.delay else None,
+        duration=DurationOut(**rule.duration.model_dump()),
+        measures=[
+            MeasureOut(
+                key=m.key,
+                title=m.title,
+                scenarios=list(m.scenarios),
+                department=m.department,
+                legal_basis=m.legal_basis,
+            )
+            for m in rule.measures
+        ],
+        legal_basis=rule.legal_basis,
+    )
+
+
+@router.get(
+    "/rules",
+    response_model=RuleList,
+    summary="The joint punishment catalogue in force",
+    description="Public. Every rule with its condition, measures, departments and legal basis.",
+)
 async def list_rules(cat: CatalogueDep) -> RuleList:
     return RuleList(
         version=cat.version,
-        scenarios=[ScenarioOut(key=s.key, title=s.title) for s in cat.scenarios.values()],
-        items=[
-            RuleOut(
-                id=r.id,
-                version=r.version,
-                title=r.title,
-                kind=r.kind,
-                condition=r.condition,
-                since_from=r.since_from,
-                duration=DurationOut(type=r.duration.type, days=r.duration.days),
-                measures=[
-                    MeasureOut(
-                        key=m.key,
-                        title=m.title,
-                        scenarios=list(m.scenarios),
-                        department=m.department,
-                        legal_basis=m.legal_basis,
-                    )
-                    for m in r.measures
-                ],
-                legal_basis=r.legal_basis,
-            )
-            for r in (compiled.rule for compiled in cat.rules.values())
+        scenarios=[
+            ScenarioOut(key=s.key, title=s.title, kind=s.kind) for s in cat.scenarios.values()
         ],
+        departments=[DepartmentOut(code=d.code, name=d.name) for d in cat.departments.values()],
+        items=[rule_out(compiled.rule) for compiled in cat.rules.values()],
     )
