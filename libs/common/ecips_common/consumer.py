@@ -202,6 +202,10 @@ class KafkaEventConsumer:
             # timeout; a shorter one makes a (re)start join in ~3 s, not ~5 s.
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
+            # A member that vanished mid-join (a process stopped while starting)
+            # holds up the group's next rebalance for this long, not 5 minutes.
+            rebalance_timeout_ms=10000,
+            max_poll_interval_ms=60000,
             fetch_max_wait_ms=50,
         )
         await consumer.start()

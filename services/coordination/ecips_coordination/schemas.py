@@ -283,7 +283,7 @@ class DeliveryPage(BaseModel):
 
 class CoordinationReportRow(BaseModel):
     department: str
-    department_name: str
+    name: str = Field(description="The department's name")
     workflow: TaskType
     opened: int = Field(description="Tasks opened in the period")
     on_time: int = Field(description="Done, claimed by claim_due and reported by feedback_due")
@@ -304,3 +304,4 @@ class CoordinationReport(BaseModel):
     as_of: datetime
     calendar_version: str
     items: list[CoordinationReportRow]
+    total: int = Field(description="Number of items")

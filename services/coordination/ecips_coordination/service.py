@@ -929,7 +929,7 @@ class ReportService:
             items.append(
                 CoordinationReportRow(
                     department=row.department,
-                    department_name=(
+                    name=(
                         catalogue.department_name(row.department) if catalogue else row.department
                     ),
                     workflow=row.workflow,
@@ -949,4 +949,5 @@ class ReportService:
             as_of=now,
             calendar_version=self._env.calendar.version,
             items=items,
+            total=len(items),
         )
