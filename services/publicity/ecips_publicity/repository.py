@@ -287,7 +287,7 @@ _LOWER_C = 'lower({0}) COLLATE "C"'
 # Broad mode looks at this many names starting with the fragment (in name
 # order) for the prefix matches that pass the filters; the others still come
 # among the "contains" matches.
-PREFIX_WINDOW = 2000
+PREFIX_WINDOW = 500
 
 
 @dataclass(frozen=True)
@@ -341,10 +341,10 @@ class NameSearch:
         params: dict[str, Any] = {
             "cap_plus_one": self.cap + 1,
             "offset": offset,
+            "limit": limit,
+            "depth": offset + limit,
             "prefix_window": PREFIX_WINDOW,
         }
-        params["limit"] = limit
-        params["depth"] = offset + limit
         filters = ["e.registered"]
         if c.statuses:
             filters.append("e.status_code = ANY(CAST(:statuses AS text[]))")
@@ -382,9 +382,9 @@ class NameSearch:
             "SELECT count(*) FROM (SELECT 1 FROM publicity.enterprises e"
             f" WHERE ({current} OR {former}) AND {where} LIMIT :cap_plus_one) AS capped"
         )
-        ranked = text(
+        ranked = _with_enterprises(
             f"""
-            SELECT d.uscc, d.matched_name, d.match FROM (
+            SELECT d.uscc, d.matched_name, d.match, d.rank, d.former, d.score FROM (
                 SELECT DISTINCT ON (m.uscc) m.* FROM (
                     SELECT e.uscc, e.name AS matched_name, 'name' AS match,
                            {rank("e.name")} AS rank, 0 AS former,
@@ -401,11 +401,12 @@ class NameSearch:
             ) AS d
             ORDER BY d.rank, d.former, d.score DESC, d.matched_name COLLATE "C", d.uscc
             LIMIT :limit OFFSET :offset
-            """
+            """,
+            'page.rank, page.former, page.score DESC, page.matched_name COLLATE "C", page.uscc',
         )
-        broad = text(
+        broad = _with_enterprises(
             f"""
-            SELECT d.uscc, d.matched_name, d.match FROM (
+            SELECT d.uscc, d.matched_name, d.match, d.rank, d.sort_key FROM (
                 SELECT DISTINCT ON (m.uscc) m.* FROM (
                     (SELECT e.uscc, e.name AS matched_name, 'name' AS match, 0 AS rank,
                             '' AS sort_key
@@ -417,15 +418,11 @@ class NameSearch:
                      JOIN publicity.enterprises e ON e.uscc = f.uscc
                      WHERE {lower_former} = :lq AND {where} LIMIT :depth)
                     UNION ALL
-                    (SELECT p.uscc, p.name, 'name', 1, p.sort_key FROM (
-                        SELECT e.uscc, e.name, e.registered, e.status_code, e.division_code,
-                               e.abnormal_operation, e.serious_illegal,
-                               e.legal_representative, {lower_name} AS sort_key
-                        FROM publicity.enterprises e
-                        WHERE {lower_name} LIKE :prefix
-                        ORDER BY {lower_name}, e.uscc LIMIT :prefix_window
-                     ) AS p WHERE {where.replace("e.", "p.")}
-                     ORDER BY p.sort_key, p.uscc LIMIT :depth)
+                    (SELECT e.uscc, e.name, 'name', 1, {lower_name}
+                     FROM (SELECT * FROM publicity.enterprises e
+                           WHERE {lower_name} LIKE :prefix
+                           ORDER BY {lower_name}, e.uscc LIMIT :prefix_window) AS e
+                     WHERE {where} ORDER BY {lower_name}, e.uscc LIMIT :depth)
                     UNION ALL
                     (SELECT e.uscc, e.name, 'name', 2, md5(e.uscc)
                      FROM publicity.enterprises e
@@ -435,7 +432,8 @@ class NameSearch:
             ) AS d
             ORDER BY d.rank, d.sort_key COLLATE "C", d.uscc
             LIMIT :limit OFFSET :offset
-            """
+            """,
+            'page.rank, page.sort_key COLLATE "C", page.uscc',
         )
         return SearchStatements(count, ranked, broad, params)
 
@@ -446,17 +444,33 @@ class NameSearch:
             "SELECT count(*) FROM (SELECT 1 FROM publicity.enterprises e"
             f" WHERE {where} LIMIT :cap_plus_one) AS capped"
         )
-        page = text(
-            f"SELECT e.uscc, e.name AS matched_name, 'filter' AS match"
+        page = _with_enterprises(
+            f"SELECT e.uscc, e.name AS matched_name, 'filter' AS match, {lower_name} AS sort_key"
             f" FROM publicity.enterprises e WHERE {where}"
-            f" ORDER BY {lower_name}, e.uscc LIMIT :limit OFFSET :offset"
+            f" ORDER BY {lower_name}, e.uscc LIMIT :limit OFFSET :offset",
+            'page.sort_key COLLATE "C", page.uscc',
         )
         return SearchStatements(count, page, page, params)
 
 
+# What a search hit shows of an enterprise (the page query returns them itself).
+_HIT_COLUMNS = (
+    "x.uscc, x.name, x.legal_representative, x.status, x.status_code, x.established_on,"
+    " x.enterprise_type, x.division_code, x.flags"
+)
+
+
+def _with_enterprises(page: str, order: str) -> TextClause:
+    return text(
+        f"SELECT {_HIT_COLUMNS}, page.matched_name, page.match FROM ({page}) AS page"
+        f" JOIN publicity.enterprises x ON x.uscc = page.uscc ORDER BY {order}"
+    )
+
+
 @dataclass(frozen=True)
 class SearchPage:
-    rows: list[tuple[Enterprise, str | None, str]]
+    rows: list[Any]
+    """Rows with the hit columns, ``matched_name`` and ``match``."""
     total: int
     total_exact: bool
 
@@ -542,20 +556,7 @@ class PublicQueryRepository:
             if "canceling statement due to statement timeout" in str(exc.orig):
                 raise search_timeout() from exc
             raise
-        enterprises = await self.enterprises([row.uscc for row in rows])
-        return SearchPage(
-            rows=[(enterprises[row.uscc], row.matched_name, row.match) for row in rows],
-            total=min(matching, search.cap),
-            total_exact=exact,
-        )
-
-    async def enterprises(self, usccs: Sequence[str]) -> dict[str, Enterprise]:
-        if not usccs:
-            return {}
-        found = await self._session.execute(
-            select(Enterprise).where(Enterprise.uscc.in_(list(usccs)))
-        )
-        return {e.uscc: e for e in found.scalars()}
+        return SearchPage(rows=list(rows), total=min(matching, search.cap), total_exact=exact)
 
     async def active_measures(self, uscc: str, today: date) -> list[JointMeasure]:
         return list(

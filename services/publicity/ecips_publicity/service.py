@@ -408,7 +408,7 @@ class PublicQueries:
                 ],
             ) from exc
         return SearchResult(
-            items=[self._hit(e, matched, match) for e, matched, match in result.rows],
+            items=[self._hit(row, row.matched_name, row.match) for row in result.rows],
             total=result.total,
             total_exact=result.total_exact,
             page=page,
@@ -426,7 +426,8 @@ class PublicQueries:
             return (found, "registration_number") if found is not None else None
         return None
 
-    def _hit(self, enterprise: Enterprise, matched_name: str | None, match: str) -> SearchHit:
+    def _hit(self, enterprise: Any, matched_name: str | None, match: str) -> SearchHit:
+        """From an Enterprise, or a search row with the same columns."""
         return SearchHit(
             uscc=enterprise.uscc,
             name=enterprise.name,

@@ -64,7 +64,8 @@ Uscc = Annotated[
     description=(
         "An exact USCC (any case) or 15-digit registration number finds that enterprise. "
         "Otherwise enterprises whose current or former name contains `q` (2 to 100 "
-        "characters): up to 2,000 matches are ranked exact name, prefix, then the rest by "
+        "characters): up to 1,000 matches (a setting) are ranked exact name, prefix, then "
+        "the rest by "
         "trigram similarity, current names before former ones; a broader fragment shows "
         "exact, then prefix matches in name order, then others, and `total_exact` is false "
         "(page at most 200 deep). Filters narrow any search; without `q`, "

@@ -351,10 +351,10 @@
       row.append(
         el("td", String(index + 1)),
         el("td", listing ? field(listing, "reason") : "（列入信息未公示）"),
-        el("td", listing ? listing.decided_on : "—"),
+        el("td", listing ? listing.decided_on : "—", "date"),
         el("td", listing ? field(listing, "authority") : "—"),
         el("td", removal ? field(removal, "reason") : "—"),
-        el("td", removal ? removal.decided_on : "—"),
+        el("td", removal ? removal.decided_on : "—", "date"),
         el("td", removal ? field(removal, "authority") : "—"),
       );
       table.append(row);
