@@ -6,10 +6,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Integer, String, Table, and_, bindparam, delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ecips_ingest.models import (
@@ -23,13 +23,45 @@ from ecips_ingest.models import (
 )
 
 
+@dataclass(slots=True)
+class RecordHead:
+    """What accepting a submission needs to know (and change) of its record."""
+
+    record_id: uuid.UUID
+    department: str
+    source_id: str
+    category: str
+    current_revision: int
+    content_hash: str | None
+    status: str
+    changed: bool = False
+
+
+RECORDS = cast(Table, Record.__table__)
+REVISIONS = cast(Table, RecordRevision.__table__)
+ISSUES = cast(Table, BatchRowIssue.__table__)
+COUNTS = cast(Table, SubmissionCount.__table__)
+
+
+_SAVE_HEADS = text(
+    "UPDATE ingest.records AS r "
+    "SET current_revision = v.revision, content_hash = v.hash, updated_at = :now "
+    "FROM unnest(:ids, :revisions, :hashes) AS v(id, revision, hash) "
+    "WHERE r.record_id = v.id"
+).bindparams(
+    bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("revisions", type_=ARRAY(Integer)),
+    bindparam("hashes", type_=ARRAY(String)),
+)
+
+
 class RecordRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def lock_or_create_many(
         self, department: str, items: Iterable[tuple[str, str]]
-    ) -> dict[str, Record]:
+    ) -> dict[str, RecordHead]:
         """The records for (department, source_id), created if new, locked for this transaction.
 
         Rows are inserted and locked in source_id order, so two transactions
@@ -43,37 +75,54 @@ class RecordRepository:
         ordered = sorted(first_category)
         if not ordered:
             return {}
+        # Core executemany: one cached statement, sent in multi-row batches, in order.
         await self._session.execute(
-            insert(Record)
-            .values(
-                [
-                    {
-                        "record_id": uuid.uuid4(),
-                        "department": department,
-                        "source_id": source_id,
-                        "category": first_category[source_id],
-                        "current_revision": 0,
-                        "status": "accepted",
-                    }
-                    for source_id in ordered
-                ]
-            )
-            .on_conflict_do_nothing(constraint="uq_records_department_source")
+            insert(RECORDS).on_conflict_do_nothing(constraint="uq_records_department_source"),
+            [
+                {
+                    "record_id": uuid.uuid4(),
+                    "department": department,
+                    "source_id": source_id,
+                    "category": first_category[source_id],
+                    "current_revision": 0,
+                    "status": "accepted",
+                }
+                for source_id in ordered
+            ],
         )
-        rows = (
-            (
-                await self._session.execute(
-                    select(Record)
-                    .where(Record.department == department, Record.source_id.in_(ordered))
-                    .order_by(Record.source_id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                )
+        rows = await self._session.execute(
+            select(
+                RECORDS.c.record_id,
+                RECORDS.c.source_id,
+                RECORDS.c.category,
+                RECORDS.c.current_revision,
+                RECORDS.c.content_hash,
+                RECORDS.c.status,
             )
-            .scalars()
-            .all()
+            .where(
+                RECORDS.c.department == department,
+                RECORDS.c.source_id == func.any(bindparam("ids", type_=ARRAY(String))),
+            )
+            .order_by(RECORDS.c.source_id)
+            .with_for_update(),
+            {"ids": ordered},
         )
-        return {r.source_id: r for r in rows}
+        return {row.source_id: RecordHead(department=department, **row._asdict()) for row in rows}
+
+    async def save_heads(self, heads: Iterable[RecordHead], now: datetime) -> None:
+        """Write the new revision numbers and content hashes in one statement."""
+        changed = [h for h in heads if h.changed]
+        if not changed:
+            return
+        await self._session.execute(
+            _SAVE_HEADS,
+            {
+                "ids": [h.record_id for h in changed],
+                "revisions": [h.current_revision for h in changed],
+                "hashes": [h.content_hash for h in changed],
+                "now": now,
+            },
+        )
 
     async def get(self, record_id: uuid.UUID, *, for_update: bool = False) -> Record | None:
         stmt = select(Record).where(Record.record_id == record_id)
@@ -83,7 +132,7 @@ class RecordRepository:
 
     async def add_revisions(self, revisions: Sequence[dict[str, Any]]) -> None:
         if revisions:
-            await self._session.execute(insert(RecordRevision), list(revisions))
+            await self._session.execute(insert(REVISIONS), list(revisions))
 
     async def get_revision(self, record_id: uuid.UUID, revision: int) -> RecordRevision | None:
         return await self._session.get(RecordRevision, (record_id, revision))
@@ -198,7 +247,7 @@ class BatchRepository:
 
     async def add_issues(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            await self._session.execute(insert(BatchRowIssue), list(rows))
+            await self._session.execute(insert(ISSUES), list(rows))
 
     async def issues(
         self, batch_id: uuid.UUID, severity: str, limit: int
@@ -259,15 +308,16 @@ class CountRepository:
             }
             for k, n in sorted(counts.items())
         ]
-        stmt = insert(SubmissionCount).values(rows)
+        stmt = insert(COUNTS)
         await self._session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["department", "period", "category", "outcome", "code"],
                 set_={
-                    "rows": SubmissionCount.rows + stmt.excluded.rows,
-                    "last_at": func.greatest(SubmissionCount.last_at, stmt.excluded.last_at),
+                    "rows": COUNTS.c.rows + stmt.excluded.rows,
+                    "last_at": func.greatest(COUNTS.c.last_at, stmt.excluded.last_at),
                 },
-            )
+            ),
+            rows,
         )
 
     async def for_period(self, period: str) -> Sequence[SubmissionCount]:

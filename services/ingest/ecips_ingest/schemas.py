@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
@@ -13,7 +14,7 @@ from ecips_common.identifiers import IdentifierError, validate_registration_numb
 from ecips_common.problems import FieldError
 
 CHINA = timezone(timedelta(hours=8))
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
 
 
 def _uscc(value: str) -> str:
@@ -39,8 +40,12 @@ def _not_in_future(value: date) -> date:
     return value
 
 
+# C0 controls other than tab, newline and carriage return, DEL, and the C1 block.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _clean_text(value: str) -> str:
-    if any((ord(c) < 32 and c not in "\t\n\r") or 127 <= ord(c) <= 159 for c in value):
+    if CONTROL_CHARACTERS.search(value):
         raise PydanticCustomError("control_character", "the text contains control characters")
     stripped = value.strip()
     if not stripped:

@@ -26,7 +26,7 @@ from ecips_ingest.catalogue import Catalogue
 from ecips_ingest.compliance import china_today, period_of, submission_window_period
 from ecips_ingest.ledger_client import LedgerDirectory, name_token
 from ecips_ingest.models import Record
-from ecips_ingest.repository import CountKey, CountRepository, RecordRepository
+from ecips_ingest.repository import CountKey, CountRepository, RecordHead, RecordRepository
 from ecips_ingest.schemas import RecordOut, RecordReceipt, RecordRevisionOut, RecordSubmission
 from ecips_ingest.validation import check_submission
 from ecips_ingest.validation import data_errors as schema_errors
@@ -227,14 +227,14 @@ class RecordService:
                 outcome = "unchanged" if result.outcome == "unchanged" else "accepted"
                 counts[CountKey(department, period, submission.category, outcome)] += 1
         await self._records.add_revisions(revisions)
-        await self._uow.session.flush()
+        await self._records.save_heads(records.values(), now)
         if count:
             await self._counts.add(dict(counts), now)
         return results
 
     def _apply(
         self,
-        record: Record,
+        record: RecordHead,
         item: CheckedRecord,
         now: datetime,
         revisions: list[dict[str, Any]],
@@ -274,7 +274,7 @@ class RecordService:
         )
         record.current_revision += 1
         record.content_hash = digest
-        record.updated_at = now
+        record.changed = True
         revisions.append(
             {
                 "record_id": record.record_id,
@@ -314,7 +314,7 @@ class RecordService:
 
     @staticmethod
     def _receipt(
-        record: Record,
+        record: Record | RecordHead,
         uscc: str | None,
         warnings: list[FieldError],
         status: Literal["accepted", "revoked"],

@@ -289,3 +289,13 @@ async def test_health_and_metrics(client: Any) -> None:
     assert "ecips_http_requests_total" in metrics.text
     openapi = (await client.get("/openapi.json")).json()
     assert "/v1/records" in openapi["paths"]
+
+
+async def test_a_record_over_the_size_limit_is_413(client: Any, keys: SigningKeys) -> None:
+    body = penalty(random_uscc(), "P-BIG")
+    body["data"]["note"] = "备注" * 200_000
+    response = await client.post(
+        "/v1/records", json=body, headers=keys.headers(SAMR, "records:write")
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"

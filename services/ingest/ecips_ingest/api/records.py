@@ -12,7 +12,12 @@ from fastapi.routing import APIRoute
 
 from ecips_common.app import UoW, service_state
 from ecips_common.auth import Principal
-from ecips_common.problems import PROBLEM_RESPONSES, ProblemError, validation_problem
+from ecips_common.problems import (
+    PROBLEM_RESPONSES,
+    Problem,
+    ProblemError,
+    validation_problem,
+)
 from ecips_ingest.api.deps import Context, Writer, context
 from ecips_ingest.schemas import RecordOut, RecordReceipt, RecordSubmission, RevocationRequest
 from ecips_ingest.service import RecordService, count_rejection, problem_errors
@@ -32,6 +37,7 @@ class RejectionCountingRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def counted(request: Request) -> Response:
+            await _check_size(request)
             try:
                 return await handler(request)
             except (RequestValidationError, ProblemError) as exc:
@@ -39,6 +45,20 @@ class RejectionCountingRoute(APIRoute):
                 raise
 
         return counted
+
+
+async def _check_size(request: Request) -> None:
+    """One record is small: refuse a big body (413) before parsing it."""
+    limit = context(request).settings.max_record_bytes
+    declared = request.headers.get("content-length", "")
+    too_large = declared.isdigit() and int(declared) > limit
+    if too_large or len(await request.body()) > limit:
+        raise ProblemError(
+            413,
+            "payload_too_large",
+            "Payload too large",
+            f"A record may be at most {limit} bytes; send many records as a batch.",
+        )
 
 
 async def _count(request: Request, exc: RequestValidationError | ProblemError) -> None:
@@ -87,7 +107,14 @@ router = APIRouter(prefix="/v1/records", tags=["records"], responses=PROBLEM_RES
         "A record naming only an old `registration_number` is filed under the USCC the "
         "ledger maps it to, when it knows one."
     ),
-    responses={200: {"model": RecordReceipt, "description": "Already accepted (idempotent)"}},
+    responses={
+        200: {"model": RecordReceipt, "description": "Already accepted (idempotent)"},
+        413: {
+            "model": Problem,
+            "content": {"application/problem+json": {}},
+            "description": "The record is larger than the limit",
+        },
+    },
 )
 async def submit_record(
     submission: RecordSubmission,
