@@ -216,7 +216,7 @@ async def test_authorization(client: Any, keys: SigningKeys) -> None:
 async def test_catalogues(client: Any) -> None:
     categories = (await client.get("/v1/categories")).json()
     by_key = {c["key"]: c for c in categories["items"]}
-    assert len(by_key) == 25
+    assert len(by_key) == 26  # the contract's 25 and credit_repair
     assert by_key["registration"]["submitters"] == [SAMR]
     assert by_key["administrative_penalty"]["disclosure"] == "public"
     assert "CQ-COURT" in by_key["judgment"]["submitters"]
