@@ -8,11 +8,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import asyncpg
 from fastapi import FastAPI
 
 from ecips_common.app import ServiceDefinition, ServiceState, create_service_app
 from ecips_common.consumer import Upstream
 from ecips_common.contracts import LEDGER_TOPIC, PUNISHMENTS_TOPIC, TOPIC_PARTITIONS
+from ecips_common.db import asyncpg_dsn
 from ecips_common.public_http import install_public_http
 from ecips_rules.api import catalogue, checks, rules
 from ecips_rules.cache import CacheFollower, CheckCache
@@ -47,6 +49,12 @@ def create_app(settings: RulesSettings | None = None, *, clock: Clock | None = N
         state.extras["clock"] = now
         state.extras["registry"] = registry
         await registry.seed_database(state.database, now=now())
+        state.extras["check_pool"] = await asyncpg.create_pool(
+            asyncpg_dsn(settings.database_url),
+            min_size=1,
+            max_size=settings.check_pool_size,
+            server_settings={"application_name": "rules-checks"},
+        )
         cache = CheckCache(settings.check_cache_size)
         state.extras["cache"] = cache
         state.extras["follower"] = CacheFollower(
@@ -65,7 +73,9 @@ def create_app(settings: RulesSettings | None = None, *, clock: Clock | None = N
 
     async def scheduler(state: ServiceState) -> None:
         job: Scheduler = state.extras["scheduler"]
-        await job.run(settings.scheduler_interval_seconds)
+        manager: CatalogueManager = state.extras["manager"]
+        # Interrupted dry runs and enactments are taken over on the same beat.
+        await job.run(settings.scheduler_interval_seconds, also=manager.resume)
 
     async def check_cache_follower(state: ServiceState) -> None:
         follower: CacheFollower = state.extras["follower"]
@@ -73,6 +83,7 @@ def create_app(settings: RulesSettings | None = None, *, clock: Clock | None = N
             await follower.run()
         finally:
             await follower.close()
+            await state.extras["check_pool"].close()
 
     async def catalogue_jobs(state: ServiceState) -> None:
         # Holds the dry runs and enactments running in this process; ends them at shutdown.

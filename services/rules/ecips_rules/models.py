@@ -172,6 +172,9 @@ class CatalogueJob(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     evaluated: Mapped[int] = mapped_column(Integer, default=0)
+    # Renewed by the process running the job; a running job whose heartbeat
+    # is old was interrupted, and another process takes it over.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     summary: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     dry_run_job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     matches_dry_run: Mapped[bool | None] = mapped_column(Boolean)

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import CursorResult, delete, func, select, text, update
+from sqlalchemy import CursorResult, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,13 @@ SELECT e.uscc, m.scenario, m.kind, m.rule_id, m.rule_title, m.measure, m.title,
   LEFT JOIN rules.active_measures m ON m.uscc = e.uscc
  WHERE e.uscc = ANY($1::text[])
 """
+
+
+async def check_rows(pool: asyncpg.Pool, usccs: Sequence[str]) -> list[asyncpg.Record]:
+    """:data:`CHECK_SQL` through asyncpg alone, on the checks' own pool: the
+    hottest query of the service gains nothing from the ORM session (and its
+    pool's ping before every checkout)."""
+    return cast(list[asyncpg.Record], await pool.fetch(CHECK_SQL, list(usccs)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +331,7 @@ class RulesRepository:
     # --- credit checks ------------------------------------------------------
 
     async def check_rows(self, usccs: Sequence[str]) -> list[asyncpg.Record]:
-        """:data:`CHECK_SQL` on the session's own connection, through asyncpg
-        directly: the rows are plain values and the ORM layer would only add
-        cost to the hottest query of the service."""
+        """:data:`CHECK_SQL` on the session's connection (see :func:`check_rows`)."""
         connection = await self._session.connection()
         raw = await connection.get_raw_connection()
         driver = cast(asyncpg.Connection, raw.driver_connection)
@@ -418,6 +423,27 @@ class RulesRepository:
         if kind is not None:
             query = query.where(CatalogueJob.kind == kind)
         return (await self._session.execute(query)).scalars().all()
+
+    async def claim_stale_jobs(self, older_than: datetime, now: datetime) -> Sequence[CatalogueJob]:
+        """Running jobs without a heartbeat since ``older_than``, claimed (their
+        heartbeat renewed) in this transaction; rows another process is
+        claiming are skipped."""
+        rows = await self._session.execute(
+            select(CatalogueJob)
+            .where(
+                CatalogueJob.status == "running",
+                or_(CatalogueJob.heartbeat_at.is_(None), CatalogueJob.heartbeat_at < older_than),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        jobs = rows.scalars().all()
+        if jobs:
+            await self._session.execute(
+                update(CatalogueJob)
+                .where(CatalogueJob.job_id.in_([j.job_id for j in jobs]))
+                .values(heartbeat_at=now)
+            )
+        return jobs
 
     async def update_job(self, job_id: uuid.UUID, **values: Any) -> None:
         await self._session.execute(

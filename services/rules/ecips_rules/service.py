@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from prometheus_client import Counter
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ecips_common.contracts import MeasureRef, PunishmentLifted, PunishmentTriggered
 from ecips_common.db import UnitOfWork
@@ -311,13 +310,20 @@ class EvaluationService:
         return changes
 
 
+RowFetcher = Callable[[Sequence[str]], Awaitable[Sequence[Mapping[str, Any]]]]
+
+
 class CheckService:
-    """Credit checks: may these enterprises take part in a scenario?"""
+    """Credit checks: may these enterprises take part in a scenario?
+
+    ``fetch`` reads :data:`~ecips_rules.repository.CHECK_SQL` rows (the app
+    uses its own asyncpg pool; ``RulesRepository(session).check_rows`` works
+    too)."""
 
     def __init__(
-        self, session: AsyncSession, catalogue: Catalogue, cache: CheckCache | None = None
+        self, fetch: RowFetcher, catalogue: Catalogue, cache: CheckCache | None = None
     ) -> None:
-        self._repo = RulesRepository(session)
+        self._fetch = fetch
         self._catalogue = catalogue
         self._cache = cache
 
@@ -337,7 +343,7 @@ class CheckService:
         if missing:
             generation = self._cache.generation if self._cache is not None else 0
             fetched: dict[str, list[MeasureRow]] = {}
-            for record in await self._repo.check_rows(missing):
+            for record in await self._fetch(missing):
                 rows = fetched.setdefault(record["uscc"], [])
                 if record["measure"] is not None:
                     rows.append(MeasureRow.from_record(record))

@@ -24,6 +24,8 @@ class RulesSettings(ServiceSettings):
     scheduler_interval_seconds: float = Field(default=60.0, gt=0)
     # Known enterprises whose active measures the checks keep in memory (0: none).
     check_cache_size: int = Field(default=200_000, ge=0)
+    # Connections of the credit checks' own pool.
+    check_pool_size: int = Field(default=10, ge=1, le=100)
     # The cache follower reads the outbox on every NOTIFY, and at least this often.
     cache_poll_interval_seconds: float = Field(default=1.0, gt=0)
     # Enterprises per transaction in dry runs and enactments.

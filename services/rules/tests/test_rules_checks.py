@@ -200,7 +200,7 @@ async def test_serious_illegal_listing_blocks_procurement_and_removal_lifts_it(
     assert triggered.type == PunishmentTriggered.event_type
     payload = PunishmentTriggered.from_event(triggered)
     assert payload.rule_id == "serious_illegal_dishonest"
-    assert payload.rule_version == 1
+    assert payload.rule_version == 2
     assert payload.since == date(2025, 4, 1)
     assert payload.until is None
     assert ("restrict_government_procurement", "CQ-FIN") in {

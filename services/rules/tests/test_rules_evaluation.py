@@ -17,6 +17,7 @@ from ecips_common.db import Database
 from ecips_rules.catalogue import parse_catalogue
 from ecips_rules.models import Enterprise
 from ecips_rules.registry import CatalogueRegistry
+from ecips_rules.repository import RulesRepository
 from ecips_rules.service import CheckService, EvaluationService
 
 DAY0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Chongqing
@@ -76,7 +77,7 @@ async def allowed(
     database: Database, registry: CatalogueRegistry, uscc: str, now: datetime
 ) -> bool:
     async with database.read_only() as session:
-        (result,) = await CheckService(session, registry.current).check(
+        (result,) = await CheckService(RulesRepository(session).check_rows, registry.current).check(
             [uscc], "fiscal_subsidy", now=now
         )
     return result.allowed
@@ -283,7 +284,7 @@ async def test_only_rules_whose_inputs_changed_are_evaluated(database: Database)
         4, datetime(2027, 1, 2, 2, tzinfo=UTC), record_counts={"tax_arrears": 1}, **by_year
     ) == (1, 2)
     async with database.read_only() as session:
-        (result,) = await CheckService(session, cat.current).check(
+        (result,) = await CheckService(RulesRepository(session).check_rows, cat.current).check(
             [uscc], "fiscal_subsidy", now=datetime(2027, 1, 2, 2, tzinfo=UTC)
         )
     assert {r.rule_id for r in result.restrictions} == {"owing"}

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from ecips_common.app import service_state
 from ecips_common.problems import PROBLEM_RESPONSES
-from ecips_rules.cache import CheckCache
 from ecips_rules.catalogue import Catalogue, Rule
 from ecips_rules.registry import CatalogueRegistry
 from ecips_rules.schemas import (
@@ -24,32 +21,13 @@ from ecips_rules.schemas import (
 router = APIRouter(prefix="/v1", tags=["catalogue"], responses=PROBLEM_RESPONSES)
 
 
-# Dependencies are coroutines: FastAPI runs plain functions in a thread pool,
-# a cost paid on every credit check.
-async def registry(request: Request) -> CatalogueRegistry:
-    found: CatalogueRegistry = service_state(request).extras["registry"]
-    return found
-
-
+# A coroutine: FastAPI runs a plain function dependency in a thread pool.
 async def catalogue(request: Request) -> Catalogue:
     found: CatalogueRegistry = service_state(request).extras["registry"]
     return found.current
 
 
-async def check_cache(request: Request) -> CheckCache | None:
-    cache: CheckCache | None = service_state(request).extras.get("cache")
-    return cache
-
-
-async def clock(request: Request) -> Callable[[], datetime]:
-    found: Callable[[], datetime] = service_state(request).extras["clock"]
-    return found
-
-
-ClockDep = Annotated[Callable[[], datetime], Depends(clock)]
-RegistryDep = Annotated[CatalogueRegistry, Depends(registry)]
 CatalogueDep = Annotated[Catalogue, Depends(catalogue)]
-CacheDep = Annotated[CheckCache | None, Depends(check_cache)]
 
 
 def rule_out(rule: Rule) -> RuleOut:
