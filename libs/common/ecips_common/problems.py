@@ -178,6 +178,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, UnicodeEncodeError):
+            # JSON may carry unpaired surrogates ("\ud800") that no UTF-8 text holds.
+            return problem_response(
+                ProblemError(
+                    422,
+                    "invalid_text",
+                    "The request is not valid",
+                    "A text contains characters that are not valid Unicode "
+                    "(unpaired surrogates); nothing was saved.",
+                )
+            )
         if is_infrastructure_outage(exc):
             logger.warning(
                 "database unavailable on %s %s: %r", request.method, request.url.path, exc

@@ -170,11 +170,17 @@ def build_document(
         for i, rule_id in enumerate(changes.withdraw)
         if rule_id not in base.rules
     ]
+    # A rule is matched by its id, so each upserted rule must name one.
+    problems += [
+        (f"changes.upsert[{j}].id", "required", "each rule needs a string id")
+        for j, new in enumerate(changes.upsert)
+        if not isinstance(new.get("id"), str) or not new.get("id")
+    ]
     if problems:
         raise _invalid(problems)
     rules = [r for r in rules if r["id"] not in set(changes.withdraw)]
     for j, new in enumerate(changes.upsert):
-        position = next((i for i, r in enumerate(rules) if r["id"] == new.get("id")), None)
+        position = next((i for i, r in enumerate(rules) if r.get("id") == new["id"]), None)
         if position is None:
             rules.append(new)
             position = len(rules) - 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from ecips_common.app import Session, service_state
 from ecips_common.auth import Principal, require_scope
@@ -22,6 +22,9 @@ from ecips_rules.schemas import (
     VersionList,
     VersionOut,
 )
+
+# Version numbers are small positive integers; anything else is a 422, not a database error.
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(
     prefix="/v1/catalogue", tags=["managing the catalogue"], responses=PROBLEM_RESPONSES
@@ -111,7 +114,7 @@ async def create_version(
 
 @router.get("/versions/{number}", response_model=VersionDetail, summary="One catalogue version")
 async def get_version(
-    number: int, _: Admin, session: Session, manager: ManagerDep
+    number: VersionNumber, _: Admin, session: Session, manager: ManagerDep
 ) -> VersionDetail:
     version, _catalogue, _base = await manager.version(number)
     out, document = await _version_out(manager, version)
@@ -130,7 +133,7 @@ async def get_version(
         "(`GET /v1/catalogue/jobs/{job_id}/changes`). Poll the job until `status` is `done`."
     ),
 )
-async def start_dry_run(number: int, principal: Admin, manager: ManagerDep) -> JobOut:
+async def start_dry_run(number: VersionNumber, principal: Admin, manager: ManagerDep) -> JobOut:
     return job_out(await manager.start_dry_run(number, who(principal)))
 
 
@@ -147,7 +150,7 @@ async def start_dry_run(number: int, principal: Admin, manager: ManagerDep) -> J
         "`enactment_running`."
     ),
 )
-async def enact(number: int, principal: Admin, manager: ManagerDep) -> JobOut:
+async def enact(number: VersionNumber, principal: Admin, manager: ManagerDep) -> JobOut:
     return job_out(await manager.start_enactment(number, who(principal)))
 
 
