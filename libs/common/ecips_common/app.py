@@ -121,7 +121,7 @@ def changes_router(definition: ServiceDefinition) -> APIRouter:
     )
     async def changes(
         state: State,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> ChangePage:
         items = await read_changes(state.database, definition.name, after=after, limit=limit)

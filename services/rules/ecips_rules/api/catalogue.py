@@ -171,7 +171,7 @@ async def job_changes(
     job_id: uuid.UUID,
     _: Admin,
     session: Session,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> JobChangePage:
     repo = RulesRepository(session)
