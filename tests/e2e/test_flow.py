@@ -182,3 +182,143 @@ def test_records_flow_end_to_end(system: RunningSystem) -> None:
         )
         assert ledger.status_code == 200, ledger.text
         assert ledger.json()["name"] == name
+
+
+def test_tax_court_and_penalty_records_reach_the_credit_check(system: RunningSystem) -> None:
+    """The lists kept outside the registration authority (重大税收违法失信,
+    失信被执行人) and repeated penalties restrict through the shipped catalogue,
+    from the departments' records alone."""
+    samr = system.token("CQ-SAMR", "records:write")
+    tax = system.token("CQ-TAX", "records:write")
+    court = system.token("CQ-COURT", "records:write")
+    uscc = new_uscc()
+    name = "重庆渝北区诚达机电设备有限公司"
+    this_year = time.gmtime().tm_year
+
+    def record(category: str, source_id: str, on: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "category": category,
+            "source_id": source_id,
+            "uscc": uscc,
+            "enterprise_name": name,
+            "occurred_on": on,
+            "data": data,
+        }
+
+    with httpx.Client(timeout=10) as http:
+        ingest, rules = system.url("ingest"), system.url("rules")
+
+        def submit(token: dict[str, str], body: dict[str, Any]) -> None:
+            answer = http.post(f"{ingest}/v1/records", json=body, headers=token)
+            assert answer.status_code == 202, answer.text
+
+        def restricting(scenario: str) -> set[str]:
+            answer = http.get(f"{rules}/v1/checks/{uscc}", params={"scenario": scenario})
+            assert answer.status_code == 200, answer.text
+            return {r["rule_id"] for r in answer.json()["restrictions"]}
+
+        submit(
+            samr,
+            record(
+                "registration",
+                f"渝北市监设字〔2024〕{uscc[-6:]}号",
+                "2024-03-01",
+                {
+                    "name": name,
+                    "legal_representative": "周敏",
+                    "enterprise_type": "有限责任公司（自然人投资或控股）",
+                    "registered_capital": {"value": "1000000", "currency": "CNY"},
+                    "established_on": "2024-03-01",
+                    "address": "重庆市渝北区龙溪街道金山路18号",
+                    "business_scope": "一般项目：机械设备销售；五金产品批发",
+                    "registration_authority": "重庆市渝北区市场监督管理局",
+                },
+            ),
+        )
+
+        def known() -> bool:
+            answer = http.get(
+                f"{rules}/v1/checks/{uscc}", params={"scenario": "government_procurement"}
+            )
+            return answer.status_code == 200 and answer.json()["known"] is True
+
+        eventually(known)
+        assert restricting("government_procurement") == set()
+
+        arrears = f"渝税欠〔{this_year}〕{uscc[-5:]}号"
+        submit(
+            tax,
+            record(
+                "tax_arrears",
+                arrears,
+                f"{this_year}-01-31",
+                {
+                    "tax_type": "增值税",
+                    "amount": {"value": "860000", "currency": "CNY"},
+                    "as_of": f"{this_year}-01-31",
+                    "authority": "国家税务总局重庆市渝北区税务局",
+                    "announcement_number": arrears,
+                    "major_violation": True,
+                },
+            ),
+        )
+        eventually(lambda: "major_tax_violation" in restricting("government_procurement"))
+
+        case = f"({this_year})渝01执{uscc[-4:]}号"
+        submit(
+            court,
+            record(
+                "judgment",
+                case,
+                f"{this_year}-02-10",
+                {
+                    "case_number": case,
+                    "court": "重庆市第一中级人民法院",
+                    "decided_on": f"{this_year}-02-10",
+                    "kind": "失信被执行人",
+                    "summary": "被执行人有履行能力而拒不履行生效法律文书确定的义务",
+                },
+            ),
+        )
+        eventually(lambda: "dishonest_judgment_debtor" in restricting("high_consumption"))
+
+        for month in (1, 2, 3):
+            number = f"渝北市监罚〔{this_year}〕{uscc[-4:]}{month}号"
+            submit(
+                samr,
+                record(
+                    "administrative_penalty",
+                    number,
+                    f"{this_year}-0{month}-15",
+                    {
+                        "decision_number": number,
+                        "authority": "重庆市渝北区市场监督管理局",
+                        "violation_type": "产品质量",
+                        "facts": "销售不合格机电产品",
+                        "penalty_kinds": ["警告"],
+                        "content": "警告",
+                        "decided_on": f"{this_year}-0{month}-15",
+                    },
+                ),
+            )
+        eventually(lambda: "repeated_penalties_in_one_year" in restricting("green_channel"))
+
+        # The court records the debt paid: the listing and its measures end.
+        submit(
+            court,
+            record(
+                "judgment",
+                f"{case}-履行",
+                f"{this_year}-03-20",
+                {
+                    "case_number": case,
+                    "court": "重庆市第一中级人民法院",
+                    "decided_on": f"{this_year}-03-20",
+                    "kind": "失信被执行人",
+                    "performance": "全部履行",
+                    "summary": "被执行人已全部履行生效法律文书确定的义务",
+                },
+            ),
+        )
+        eventually(lambda: "dishonest_judgment_debtor" not in restricting("high_consumption"))
+        assert "major_tax_violation" in restricting("government_procurement")

@@ -94,6 +94,17 @@ class EnterpriseFlags(BaseModel):
     serious_illegal: bool = False
     serious_illegal_since: date | None = None
     serious_illegal_reason: str | None = None
+    # Added fields (producers before them left them out):
+    major_tax_violation: bool = Field(
+        default=False, description="重大税收违法失信主体: an active tax record says so"
+    )
+    major_tax_violation_since: date | None = None
+    major_tax_violation_reason: str | None = None
+    dishonest_judgment_debtor: bool = Field(
+        default=False, description="失信被执行人: an active court record lists the enterprise"
+    )
+    dishonest_judgment_debtor_since: date | None = None
+    dishonest_judgment_debtor_reason: str | None = None
 
 
 EnterpriseStatusCode = Literal["active", "revoked", "deregistered", "moved_out"]
@@ -153,6 +164,10 @@ class EnterpriseChanged(EventPayload):
     equity_freezes: list[Encumbrance] = Field(default_factory=list)
     chattel_mortgages: list[Encumbrance] = Field(default_factory=list)
     equity_pledges: list[Encumbrance] = Field(default_factory=list)
+    penalty_counts_by_year: dict[str, int] = Field(
+        default_factory=dict,
+        description="Active administrative penalties by the year they were decided",
+    )
 
 
 class RecordFiled(EventPayload):

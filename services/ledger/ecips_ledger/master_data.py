@@ -8,7 +8,7 @@ makes the result independent of the order the events arrived in.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -18,7 +18,7 @@ from ecips_common.contracts import EnterpriseStatusCode
 
 # The version of the rules below: enterprises folded by an older one are
 # re-derived at start (bump it whenever the fold changes what it derives).
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 
 REGISTRATION = "registration"
 REGISTRATION_CHANGE = "registration_change"
@@ -59,11 +59,29 @@ FREEZE_ENDS = frozenset({"解除冻结"})
 # chattel_mortgage / equity_pledge ``state`` that ends the registration.
 CANCELLED_STATE = "注销"
 
+# Court and tax records that put an enterprise on a list the joint
+# punishment catalogue acts on, and the penalties counted by year.
+TAX_ARREARS = "tax_arrears"
+JUDGMENT = "judgment"
+ADMINISTRATIVE_PENALTY = "administrative_penalty"
+DISHONEST_DEBTOR_KIND = "失信被执行人"
+# A judgment's ``performance`` that ends a dishonest-debtor listing.
+FULLY_PERFORMED = "全部履行"
+
+# Every list flag an EnterpriseChanged carries (with ``_since`` and ``_reason``).
+LISTS: tuple[str, ...] = (
+    "abnormal_operation",
+    "serious_illegal",
+    "major_tax_violation",
+    "dishonest_judgment_debtor",
+)
+
 # The categories the derived state is folded from.
 MASTER_CATEGORIES: frozenset[str] = frozenset(
     {REGISTRATION, REGISTRATION_CHANGE, DEREGISTRATION}
     | {category for pair in LIST_FLAGS.values() for category in pair}
     | ENCUMBRANCE_CATEGORIES
+    | {TAX_ARREARS, JUDGMENT, ADMINISTRATIVE_PENALTY}
 )
 
 # Fields a registration_change item may set, by its `item` key.
@@ -159,6 +177,9 @@ class MasterData:
     chattel_mortgages: tuple[EncumbranceItem, ...] = ()
     equity_pledges: tuple[EncumbranceItem, ...] = ()
     record_counts: tuple[tuple[str, int], ...] = ()
+    major_tax_violation: ListFlag = field(default_factory=ListFlag)
+    dishonest_judgment_debtor: ListFlag = field(default_factory=ListFlag)
+    penalty_counts_by_year: tuple[tuple[str, int], ...] = ()
 
 
 def render_capital(value: Any) -> str | None:
@@ -268,6 +289,9 @@ def fold_master_data(
         equity_pledges=active_registrations_of(
             active, EQUITY_PLEDGE, holder="pledgee", party="pledgor", amount="amount"
         ),
+        major_tax_violation=major_tax_violation(active),
+        dishonest_judgment_debtor=dishonest_judgment_debtor(active),
+        penalty_counts_by_year=penalty_counts_by_year(active),
     )
 
 
@@ -311,6 +335,89 @@ def list_flag(active: Iterable[RecordLike], listing: str, removal: str) -> ListF
         since=data_date(latest.data, "decided_on", latest.occurred_on),
         reason=_text(latest.data, "reason"),
     )
+
+
+def _chain_flag(
+    chains: Mapping[Any, list[tuple[date, RecordLike]]],
+    listed: Callable[[RecordLike], bool],
+    reason: Callable[[RecordLike], str | None],
+) -> ListFlag:
+    """Per chain (the same tax, the same case), the latest record decides;
+    a listed chain is listed since the first record of its trailing listed run.
+    The enterprise is listed since its earliest listed chain."""
+    found: list[tuple[date, str | None]] = []
+    for chain in chains.values():
+        ordered = sorted(chain, key=lambda item: record_order(item[1], item[0]))
+        if not listed(ordered[-1][1]):
+            continue
+        start = len(ordered) - 1
+        while start > 0 and listed(ordered[start - 1][1]):
+            start -= 1
+        found.append((ordered[start][0], reason(ordered[-1][1])))
+    if not found:
+        return ListFlag()
+    since, why = min(found, key=lambda item: (item[0], item[1] or ""))
+    return ListFlag(listed=True, since=since, reason=why)
+
+
+def major_tax_violation(active: Iterable[RecordLike]) -> ListFlag:
+    """重大税收违法失信主体: per tax authority and tax type, the latest arrears
+    record (by ``as_of``) says ``major_violation``. A later record without it
+    (the arrears paid, the listing ended) takes the enterprise off."""
+    chains: dict[tuple[str, str], list[tuple[date, RecordLike]]] = {}
+    for record in active:
+        if record.category != TAX_ARREARS:
+            continue
+        key = (_text(record.data, "authority") or "", _text(record.data, "tax_type") or "")
+        chains.setdefault(key, []).append(
+            (data_date(record.data, "as_of", record.occurred_on), record)
+        )
+
+    def reason(record: RecordLike) -> str:
+        parts = [_text(record.data, "authority"), _text(record.data, "tax_type")]
+        number = _text(record.data, "announcement_number")
+        text = "，".join(p for p in parts if p) or "重大税收违法失信"
+        return f"{text}（{number}）" if number else text
+
+    return _chain_flag(chains, lambda r: r.data.get("major_violation") is True, reason)
+
+
+def dishonest_judgment_debtor(active: Iterable[RecordLike]) -> ListFlag:
+    """失信被执行人: per case number, the latest court record lists the
+    enterprise (kind 失信被执行人 or ``dishonest_debtor``) and the judgment is
+    not fully performed."""
+    chains: dict[str, list[tuple[date, RecordLike]]] = {}
+    for record in active:
+        if record.category != JUDGMENT:
+            continue
+        key = _text(record.data, "case_number") or str(record.record_id)
+        chains.setdefault(key, []).append(
+            (data_date(record.data, "decided_on", record.occurred_on), record)
+        )
+
+    def listed(record: RecordLike) -> bool:
+        marked = (
+            record.data.get("kind") == DISHONEST_DEBTOR_KIND
+            or record.data.get("dishonest_debtor") is True
+        )
+        return marked and record.data.get("performance") != FULLY_PERFORMED
+
+    def reason(record: RecordLike) -> str:
+        parts = [_text(record.data, "court"), _text(record.data, "case_number")]
+        return "，".join(p for p in parts if p) or DISHONEST_DEBTOR_KIND
+
+    return _chain_flag(chains, listed, reason)
+
+
+def penalty_counts_by_year(active: Iterable[RecordLike]) -> tuple[tuple[str, int], ...]:
+    """Active administrative penalties by the year of their decision."""
+    years: dict[str, int] = {}
+    for record in active:
+        if record.category != ADMINISTRATIVE_PENALTY:
+            continue
+        year = str(data_date(record.data, "decided_on", record.occurred_on).year)
+        years[year] = years.get(year, 0) + 1
+    return tuple(sorted(years.items()))
 
 
 def active_freezes(active: Iterable[RecordLike]) -> tuple[EncumbranceItem, ...]:

@@ -74,6 +74,16 @@ class Enterprise(Base):
         JSONB, server_default=text("'[]'::jsonb")
     )
     record_counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    major_tax_violation: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    major_tax_violation_since: Mapped[date | None] = mapped_column(Date)
+    major_tax_violation_reason: Mapped[str | None] = mapped_column(Text)
+    dishonest_judgment_debtor: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    dishonest_judgment_debtor_since: Mapped[date | None] = mapped_column(Date)
+    dishonest_judgment_debtor_reason: Mapped[str | None] = mapped_column(Text)
+    # Active administrative penalties by year of decision ("2025": 2).
+    penalty_counts_by_year: Mapped[dict[str, int]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
     version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # master_data.FOLD_VERSION of the rules that derived this row.
     fold_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))

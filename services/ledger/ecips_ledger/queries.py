@@ -144,6 +144,7 @@ def enterprise_out(enterprise: Enterprise) -> EnterpriseOut:
         chattel_mortgages=[Encumbrance.model_validate(e) for e in enterprise.chattel_mortgages],
         equity_pledges=[Encumbrance.model_validate(e) for e in enterprise.equity_pledges],
         record_counts=enterprise.record_counts,
+        penalty_counts_by_year=enterprise.penalty_counts_by_year,
         version=enterprise.version,
         updated_at=enterprise.updated_at,
     )

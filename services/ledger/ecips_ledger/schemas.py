@@ -33,6 +33,10 @@ class EnterpriseOut(BaseModel):
     chattel_mortgages: list[Encumbrance] = Field(description="Chattel mortgages in force")
     equity_pledges: list[Encumbrance] = Field(description="Equity pledges in force")
     record_counts: dict[str, int] = Field(description="Active records per category")
+    penalty_counts_by_year: dict[str, int] = Field(
+        default_factory=dict,
+        description="Active administrative penalties by the year they were decided",
+    )
     version: int = Field(description="Grows with every change; equals the latest snapshot event's")
     updated_at: datetime
 

@@ -24,6 +24,7 @@ from ecips_common.db import Database, UnitOfWork
 from ecips_common.identifiers import IdentifierError, uscc_division
 from ecips_ledger.master_data import (
     FOLD_VERSION,
+    LISTS,
     MASTER_CATEGORIES,
     REGISTRATION,
     STATUS_ACTIVE,
@@ -320,7 +321,7 @@ class RecordFiler:
         enterprise.registration_authority = derived.registration_authority
         enterprise.status = derived.status
         enterprise.status_since = derived.status_since
-        for flag in ("abnormal_operation", "serious_illegal"):
+        for flag in LISTS:
             value: ListFlag = getattr(derived, flag)
             setattr(enterprise, flag, value.listed)
             setattr(enterprise, f"{flag}_since", value.since)
@@ -329,6 +330,7 @@ class RecordFiler:
         enterprise.chattel_mortgages = [e.as_json() for e in derived.chattel_mortgages]
         enterprise.equity_pledges = [e.as_json() for e in derived.equity_pledges]
         enterprise.record_counts = dict(derived.record_counts)
+        enterprise.penalty_counts_by_year = dict(derived.penalty_counts_by_year)
         enterprise.version += 1
         enterprise.updated_at = now_utc()
         await self._uow.session.flush()
@@ -384,32 +386,33 @@ def stored_master_data(enterprise: Enterprise) -> MasterData:
         registration_authority=enterprise.registration_authority,
         status=enterprise.status,
         status_since=enterprise.status_since,
-        abnormal_operation=ListFlag(
-            enterprise.abnormal_operation,
-            enterprise.abnormal_operation_since,
-            enterprise.abnormal_operation_reason,
-        ),
-        serious_illegal=ListFlag(
-            enterprise.serious_illegal,
-            enterprise.serious_illegal_since,
-            enterprise.serious_illegal_reason,
-        ),
+        abnormal_operation=_stored_flag(enterprise, "abnormal_operation"),
+        serious_illegal=_stored_flag(enterprise, "serious_illegal"),
         equity_freezes=_encumbrances(enterprise.equity_freezes),
         chattel_mortgages=_encumbrances(enterprise.chattel_mortgages),
         equity_pledges=_encumbrances(enterprise.equity_pledges),
         record_counts=tuple(sorted(enterprise.record_counts.items())),
+        major_tax_violation=_stored_flag(enterprise, "major_tax_violation"),
+        dishonest_judgment_debtor=_stored_flag(enterprise, "dishonest_judgment_debtor"),
+        penalty_counts_by_year=tuple(sorted(enterprise.penalty_counts_by_year.items())),
+    )
+
+
+def _stored_flag(enterprise: Enterprise, flag: str) -> ListFlag:
+    return ListFlag(
+        getattr(enterprise, flag),
+        getattr(enterprise, f"{flag}_since"),
+        getattr(enterprise, f"{flag}_reason"),
     )
 
 
 def flags_of(enterprise: Enterprise) -> EnterpriseFlags:
-    return EnterpriseFlags(
-        abnormal_operation=enterprise.abnormal_operation,
-        abnormal_operation_since=enterprise.abnormal_operation_since,
-        abnormal_operation_reason=enterprise.abnormal_operation_reason,
-        serious_illegal=enterprise.serious_illegal,
-        serious_illegal_since=enterprise.serious_illegal_since,
-        serious_illegal_reason=enterprise.serious_illegal_reason,
-    )
+    fields: dict[str, Any] = {}
+    for flag in LISTS:
+        fields[flag] = getattr(enterprise, flag)
+        fields[f"{flag}_since"] = getattr(enterprise, f"{flag}_since")
+        fields[f"{flag}_reason"] = getattr(enterprise, f"{flag}_reason")
+    return EnterpriseFlags(**fields)
 
 
 def snapshot_of(enterprise: Enterprise) -> EnterpriseChanged:
@@ -437,6 +440,7 @@ def snapshot_of(enterprise: Enterprise) -> EnterpriseChanged:
         equity_freezes=[Encumbrance.model_validate(e) for e in enterprise.equity_freezes],
         chattel_mortgages=[Encumbrance.model_validate(e) for e in enterprise.chattel_mortgages],
         equity_pledges=[Encumbrance.model_validate(e) for e in enterprise.equity_pledges],
+        penalty_counts_by_year=dict(enterprise.penalty_counts_by_year),
     )
 
 

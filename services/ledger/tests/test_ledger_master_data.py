@@ -10,8 +10,11 @@ from typing import Any
 from ecips_ledger.master_data import (
     active_freezes,
     active_registrations_of,
+    dishonest_judgment_debtor,
     fold_master_data,
     list_flag,
+    major_tax_violation,
+    penalty_counts_by_year,
     render_capital,
 )
 
@@ -177,3 +180,72 @@ def test_a_mortgage_or_pledge_ends_with_a_cancellation_of_its_number() -> None:
     assert [(m.holder, m.amount, m.since) for m in folded.chattel_mortgages] == [
         ("重庆银行", "200万元人民币", date(2023, 3, 1))
     ]
+
+
+def _arrears(as_of: str, *, major: bool, tax: str = "增值税", number: str | None = None) -> Rec:
+    data: dict[str, Any] = {
+        "tax_type": tax,
+        "amount": {"value": "100000", "currency": "CNY"},
+        "as_of": as_of,
+        "authority": "国家税务总局重庆市税务局",
+        "major_violation": major,
+    }
+    if number:
+        data["announcement_number"] = number
+    return Rec("tax_arrears", date.fromisoformat(as_of), data)
+
+
+def test_major_tax_violation_follows_the_latest_record_of_each_tax() -> None:
+    assert major_tax_violation([_arrears("2025-01-31", major=False)]).listed is False
+    first = _arrears("2025-03-31", major=True, number="渝税公告〔2025〕3号")
+    again = _arrears("2025-06-30", major=True)
+    flag = major_tax_violation([again, _arrears("2025-01-31", major=False), first])
+    assert (flag.listed, flag.since) == (True, date(2025, 3, 31))
+    assert flag.reason == "国家税务总局重庆市税务局，增值税"
+    # Paid off: a later record without the mark takes the enterprise off.
+    paid = _arrears("2025-09-30", major=False)
+    assert major_tax_violation([first, again, paid]).listed is False
+    # Another tax still marked keeps it listed, since that tax's first mark.
+    other = _arrears("2025-05-31", major=True, tax="企业所得税", number="渝税公告〔2025〕9号")
+    flag = major_tax_violation([first, again, paid, other])
+    assert (flag.listed, flag.since) == (True, date(2025, 5, 31))
+    assert flag.reason == "国家税务总局重庆市税务局，企业所得税（渝税公告〔2025〕9号）"
+
+
+def _judgment(case: str, decided_on: str, **data: Any) -> Rec:
+    base = {"case_number": case, "court": "重庆市第一中级人民法院", "decided_on": decided_on}
+    return Rec("judgment", date.fromisoformat(decided_on), {**base, **data})
+
+
+def test_dishonest_judgment_debtor_is_listed_until_the_case_is_performed() -> None:
+    plain = _judgment("(2024)渝01民初1号", "2024-05-01", kind="判决", role="被告")
+    assert dishonest_judgment_debtor([plain]).listed is False
+    listed = _judgment("(2025)渝01执5号", "2025-02-10", kind="失信被执行人")
+    flag = dishonest_judgment_debtor([plain, listed])
+    assert (flag.listed, flag.since) == (True, date(2025, 2, 10))
+    assert flag.reason == "重庆市第一中级人民法院，(2025)渝01执5号"
+    # Marked through the flag on another kind of record as well.
+    marked = _judgment("(2025)渝01执9号", "2025-01-05", kind="裁定", dishonest_debtor=True)
+    assert dishonest_judgment_debtor([listed, marked]).since == date(2025, 1, 5)
+    performed = _judgment(
+        "(2025)渝01执5号", "2025-08-01", kind="失信被执行人", performance="全部履行"
+    )
+    assert dishonest_judgment_debtor([listed, performed]).listed is False
+    # A revoked listing is not passed to the fold at all (only active records are).
+    revoked = fold_master_data([Rec("registration", date(2020, 1, 1), {"name": "甲"})], {})
+    assert revoked is not None and revoked.dishonest_judgment_debtor.listed is False
+
+
+def test_penalties_are_counted_by_the_year_they_were_decided() -> None:
+    penalties = [
+        Rec("administrative_penalty", date(2024, 12, 31), {"decided_on": "2024-12-31"}),
+        Rec("administrative_penalty", date(2025, 1, 1), {"decided_on": "2025-01-01"}),
+        Rec("administrative_penalty", date(2025, 6, 1), {}),
+        Rec("administrative_license", date(2025, 6, 1), {}),
+    ]
+    assert penalty_counts_by_year(penalties) == (("2024", 1), ("2025", 2))
+    folded = fold_master_data(
+        [Rec("registration", date(2020, 1, 1), {"name": "重庆甲有限公司"}), *penalties], {}
+    )
+    assert folded is not None
+    assert dict(folded.penalty_counts_by_year) == {"2024": 1, "2025": 2}

@@ -13,9 +13,10 @@ like), whose next change the engine can compute: so every enterprise carries
 the day its answer may next change by itself (``next_evaluation_on``) and the
 scheduler re-evaluates it on that day.
 
-Fields the ledger may not send yet (``status_code``, the tax and court flags,
-``penalty_counts_by_year``) are read when present; when absent, a missing fact
-never punishes and never rewards (see :func:`enterprise_variables`).
+Fields added to the event later (``status_code``, the tax and court flags,
+``penalty_counts_by_year``) are missing from snapshots an older ledger sent;
+then a missing fact never punishes and never rewards (see
+:func:`enterprise_variables`).
 """
 
 from __future__ import annotations
