@@ -4,7 +4,7 @@ the very same SQL timed with asyncpg alone; and the time to evaluate every
 enterprise (first evaluation, dry run and enactment of a new catalogue
 version) beside the raw CEL evaluation rate — all in the same run.
 
-    .venv/bin/python bench/rules.py --quick     # 100,000 enterprises, < 60 s
+    .venv/bin/python bench/rules.py --quick     # 50,000 enterprises, < 60 s
     .venv/bin/python bench/rules.py             # 1,000,000 enterprises
 
 By default it starts its own embedded PostgreSQL; ``--database-url`` points it
@@ -522,7 +522,7 @@ async def timed(label: str, work: Awaitable[Any]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    count = args.enterprises or (100_000 if args.quick else 1_000_000)
+    count = args.enterprises or (50_000 if args.quick else 1_000_000)
     seconds = 1.0 if args.quick else 10.0
     embedded: EmbeddedPostgres | None = None
     base = None
@@ -703,7 +703,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="100,000 enterprises, short runs")
+    parser.add_argument("--quick", action="store_true", help="50,000 enterprises, short runs")
     parser.add_argument("--enterprises", type=int, default=0, help="override the population")
     parser.add_argument("--database-url", help="an existing PostgreSQL server (default: embedded)")
     # The load generator's own options (it is this script in a second process).

@@ -168,7 +168,7 @@ class LedgerDirectory:
         """
         if self._token is None:
             return UnmatchedCounts(None, "ingest has no service token to ask the ledger")
-        response = await self._get("/v1/unmatched", {"period": period, "limit": "1"})
+        response = await self._get("/v1/unmatched", {"occurred_period": period, "limit": "1"})
         if response is None:
             return UnmatchedCounts(None, "the ledger could not be reached")
         if response.status_code != 200:

@@ -161,8 +161,9 @@ class StubLedger:
             return _json({"items": items})
 
         @app.get("/v1/unmatched")
-        async def unmatched(period: str = Query()) -> Response:
-            # As the ledger answers: one page of items, and counts per department.
+        async def unmatched(period: str = Query(alias="occurred_period")) -> Response:
+            # As the ledger answers: one page of items, and counts per department
+            # (by the month the records are about, as the report counts them).
             self.calls.append(f"unmatched {period}")
             if not self.offer_unmatched:
                 return Response(status_code=404)

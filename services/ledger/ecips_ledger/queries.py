@@ -19,7 +19,7 @@ from ecips_common.identifiers import (
 from ecips_common.problems import FieldError, InvalidInput, NotFound
 from ecips_ledger.master_data import status_code_of
 from ecips_ledger.models import Enterprise, FiledRecord
-from ecips_ledger.repository import LedgerRepository, WaitState
+from ecips_ledger.repository import LedgerRepository, WaitScope, WaitState
 from ecips_ledger.schemas import (
     AuditEntryOut,
     AuditPage,
@@ -58,13 +58,13 @@ def parse_registration_number(raw: str) -> str:
         ) from exc
 
 
-def parse_period(raw: str) -> tuple[datetime, datetime]:
+def parse_period(raw: str, *, field: str = "period") -> tuple[datetime, datetime]:
     """``YYYY-MM`` → the month's bounds [start, end) in China Standard Time."""
     match = _PERIOD.match(raw)
     month = int(match.group(2)) if match else 0
     if match is None or not 1 <= month <= 12:
         raise InvalidInput(
-            [FieldError(field="period", code="invalid_period", message="expected YYYY-MM")]
+            [FieldError(field=field, code="invalid_period", message="expected YYYY-MM")]
         )
     year = int(match.group(1))
     start = datetime(year, month, 1, tzinfo=CHINA_TIME)
@@ -275,27 +275,25 @@ class LedgerReader:
         state: WaitState,
         department: str | None,
         period: str | None,
+        occurred_period: str | None,
         after: str | None,
         limit: int,
     ) -> WaitPage:
         """Records waiting (or that waited) for their enterprise's registration."""
-        received_from, received_before = parse_period(period) if period else (None, None)
+        occurred = None
+        if occurred_period:
+            start, end = parse_period(occurred_period, field="occurred_period")
+            occurred = (start.date(), end.date())
+        scope = WaitScope(
+            state=state,
+            department=department,
+            received=parse_period(period) if period else None,
+            occurred=occurred,
+        )
         cursor = decode_wait_cursor(after) if after else None
         now = datetime.now(UTC)
-        rows = await self._repo.waits_page(
-            state=state,
-            department=department,
-            received_from=received_from,
-            received_before=received_before,
-            after=cursor,
-            limit=limit,
-        )
-        counts = await self._repo.waits_per_department(
-            state=state,
-            department=department,
-            received_from=received_from,
-            received_before=received_before,
-        )
+        rows = await self._repo.waits_page(scope, after=cursor, limit=limit)
+        counts = await self._repo.waits_per_department(scope)
         last = rows[-1] if len(rows) == limit else None
         return WaitPage(
             items=[wait_out(r, now) for r in rows],
@@ -416,9 +414,7 @@ class LedgerReader:
                 )
                 for e in listed
             ]
-        unmatched = await self._repo.waits_per_department(
-            state="waiting", department=None, received_from=None, received_before=None
-        )
+        unmatched = await self._repo.waits_per_department(WaitScope(state="waiting"))
         return QualityReport(
             as_of=now,
             older_than_days=older_than_days,

@@ -23,6 +23,16 @@ from ecips_ledger.models import (
 WaitState = Literal["waiting", "filed", "all"]
 
 
+@dataclass(frozen=True)
+class WaitScope:
+    """Which waiting records a question is about; bounds are [start, end)."""
+
+    state: WaitState
+    department: str | None = None
+    received: tuple[datetime, datetime] | None = None
+    occurred: tuple[date, date] | None = None
+
+
 def _name_token(column: str) -> str:
     """SQL for a name as compared: NFKC-normalised, without whitespace."""
     return f"regexp_replace(normalize({column}, NFKC), '\\s', '', 'g')"
@@ -160,45 +170,28 @@ class LedgerRepository:
         )
         return {category: int(count) for category, count in rows.all()}
 
-    def _wait_filters(
-        self,
-        *,
-        state: WaitState,
-        department: str | None,
-        received_from: datetime | None,
-        received_before: datetime | None,
-    ) -> list[ColumnElement[bool]]:
+    @staticmethod
+    def _wait_filters(scope: WaitScope) -> list[ColumnElement[bool]]:
         filters: list[ColumnElement[bool]] = [FiledRecord.unmatched_since.is_not(None)]
-        if state == "waiting":
+        if scope.state == "waiting":
             filters.append(FiledRecord.matched.is_(False))
-        elif state == "filed":
+        elif scope.state == "filed":
             filters.append(FiledRecord.matched.is_(True))
-        if department is not None:
-            filters.append(FiledRecord.department == department)
-        if received_from is not None:
-            filters.append(FiledRecord.unmatched_since >= received_from)
-        if received_before is not None:
-            filters.append(FiledRecord.unmatched_since < received_before)
+        if scope.department is not None:
+            filters.append(FiledRecord.department == scope.department)
+        if scope.received is not None:
+            filters.append(FiledRecord.unmatched_since >= scope.received[0])
+            filters.append(FiledRecord.unmatched_since < scope.received[1])
+        if scope.occurred is not None:
+            filters.append(FiledRecord.occurred_on >= scope.occurred[0])
+            filters.append(FiledRecord.occurred_on < scope.occurred[1])
         return filters
 
     async def waits_page(
-        self,
-        *,
-        state: WaitState,
-        department: str | None,
-        received_from: datetime | None,
-        received_before: datetime | None,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
+        self, scope: WaitScope, *, after: tuple[datetime, uuid.UUID] | None, limit: int
     ) -> Sequence[FiledRecord]:
         """Records that waited (or wait) for their enterprise, longest wait first."""
-        filters = self._wait_filters(
-            state=state,
-            department=department,
-            received_from=received_from,
-            received_before=received_before,
-        )
-        stmt = select(FiledRecord).where(*filters)
+        stmt = select(FiledRecord).where(*self._wait_filters(scope))
         if after is not None:
             stmt = stmt.where(
                 tuple_(FiledRecord.unmatched_since, FiledRecord.record_id) > tuple_(*after)
@@ -206,23 +199,10 @@ class LedgerRepository:
         stmt = stmt.order_by(FiledRecord.unmatched_since, FiledRecord.record_id).limit(limit)
         return (await self._session.execute(stmt)).scalars().all()
 
-    async def waits_per_department(
-        self,
-        *,
-        state: WaitState,
-        department: str | None,
-        received_from: datetime | None,
-        received_before: datetime | None,
-    ) -> dict[str, int]:
-        filters = self._wait_filters(
-            state=state,
-            department=department,
-            received_from=received_from,
-            received_before=received_before,
-        )
+    async def waits_per_department(self, scope: WaitScope) -> dict[str, int]:
         rows = await self._session.execute(
             select(FiledRecord.department, func.count())
-            .where(*filters)
+            .where(*self._wait_filters(scope))
             .group_by(FiledRecord.department)
             .order_by(FiledRecord.department)
         )

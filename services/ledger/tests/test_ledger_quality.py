@@ -132,6 +132,16 @@ async def test_waiting_records_and_their_wait_are_reported(
     assert this_month["total"] == 2
     long_ago = await _get(ledger, "/v1/unmatched", reports, department=department, period="2001-01")
     assert (long_ago["total"], long_ago["items"], long_ago["counts"]) == (0, [], {})
+    # By the month the records are about (their occurred_on, 2025-06-10).
+    for occurred_period, total in (("2025-06", 2), ("2025-07", 0), ("2025-05", 0)):
+        by_occurrence = await _get(
+            ledger,
+            "/v1/unmatched",
+            reports,
+            department=department,
+            occurred_period=occurred_period,
+        )
+        assert by_occurrence["total"] == total, occurred_period
     first = await _get(ledger, "/v1/unmatched", reports, department=department, limit=1)
     second = await _get(
         ledger, "/v1/unmatched", reports, department=department, limit=1, after=first["next_cursor"]
@@ -193,6 +203,7 @@ async def test_unmatched_and_quality_reject_bad_input(
     for params, field in (
         ({"period": "2025-13"}, "period"),
         ({"period": "May"}, "period"),
+        ({"occurred_period": "2025-00"}, "occurred_period"),
         ({"after": "garbage"}, "after"),
         ({"state": "lost"}, "state"),
     ):

@@ -23,7 +23,9 @@ ALL_CHECKS: tuple[QualityCheck, ...] = get_args(QualityCheck)
     description=(
         "`state=waiting` (default): records no registered enterprise answers to yet; "
         "`filed`: records that waited and were filed when the registration came; `all`. "
-        "`period=YYYY-MM` keeps those received in that month (China Standard Time). "
+        "`period=YYYY-MM` keeps those received in that month (China Standard Time), "
+        "`occurred_period=YYYY-MM` those whose `occurred_on` falls in it (the month a "
+        "department's compliance report counts them in). "
         "Longest wait first; resume with `after=next_cursor`. `counts` has the matching "
         "records per department over all pages. Needs `ledger:read` or `reports:read`."
     ),
@@ -33,12 +35,18 @@ async def list_unmatched(
     session: Session,
     department: Annotated[str | None, Query(max_length=40)] = None,
     period: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
+    occurred_period: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
     state: Literal["waiting", "filed", "all"] = "waiting",
     after: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> WaitPage:
     return await LedgerReader(session).waits(
-        state=state, department=department, period=period, after=after, limit=limit
+        state=state,
+        department=department,
+        period=period,
+        occurred_period=occurred_period,
+        after=after,
+        limit=limit,
     )
 
 
