@@ -38,6 +38,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import percentile, write_results
+from loadgen import run_load
 
 from ecips.runtime.ports import free_port
 from ecips.runtime.postgres import (
@@ -371,76 +372,6 @@ def wait_ready(port: int, path: str = "/v1/rules", deadline: float = 60.0) -> No
     raise RuntimeError(f"the service on port {port} did not start; its log ends:\n{tail}")
 
 
-def load(args: argparse.Namespace) -> None:
-    """The load generator (second process): keep-alive HTTP/1.1 over plain
-    asyncio streams (a client library would be the bottleneck); prints one
-    JSON line."""
-    pool = Path(args.usccs_file).read_text().split()
-
-    def request() -> bytes:
-        rng = random.Random()
-        if args.mode == "single":
-            return (
-                f"GET /v1/checks/{rng.choice(pool)}?scenario=government_procurement HTTP/1.1\r\n"
-                "Host: bench\r\n\r\n"
-            ).encode()
-        body = json.dumps(
-            {"scenario": "government_procurement", "usccs": rng.sample(pool, args.batch)}
-        ).encode()
-        head = (
-            "POST /v1/checks HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        return head.encode() + body
-
-    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
-        writer.write(request())
-        status = int((await reader.readline()).split()[1])
-        length = 0
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
-        return status
-
-    async def run() -> dict[str, Any]:
-        latencies: list[float] = []
-        errors = 0
-
-        async def worker(until: float, record: bool) -> None:
-            nonlocal errors
-            reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
-            try:
-                while time.perf_counter() < until:
-                    started = time.perf_counter()
-                    if await exchange(reader, writer) != 200:
-                        errors += 1
-                    if record:
-                        latencies.append(time.perf_counter() - started)
-            finally:
-                writer.close()
-
-        warm = time.perf_counter() + args.warmup
-        await asyncio.gather(*(worker(warm, False) for _ in range(args.concurrency)))
-        started = time.perf_counter()
-        await asyncio.gather(
-            *(worker(started + args.seconds, True) for _ in range(args.concurrency))
-        )
-        elapsed = time.perf_counter() - started
-        return {
-            "requests": len(latencies),
-            "errors": errors,
-            "elapsed": elapsed,
-            **percentiles(latencies),
-        }
-
-    print(json.dumps(asyncio.run(run())))
-
-
 def ceiling_app() -> Any:
     """The HTTP layer alone: the same route shape answering a constant."""
     from fastapi import FastAPI
@@ -464,19 +395,32 @@ def latency(result: dict[str, Any]) -> str:
     return f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms"
 
 
+def check_requests(sample: list[str], mode: str, batch: int) -> list[dict[str, Any]]:
+    """What the load generator cycles through: single GETs or batch POSTs."""
+    rng = random.Random(11)
+    if mode == "single":
+        return [{"path": f"/v1/checks/{uscc}?scenario=government_procurement"} for uscc in sample]
+    return [
+        {
+            "method": "POST",
+            "path": "/v1/checks",
+            "body": {"scenario": "government_procurement", "usccs": rng.sample(sample, batch)},
+        }
+        for _ in range(50)
+    ]
+
+
 def http_figures(
-    port: int, usccs_file: Path, mode: str, concurrency: int, seconds: float, batch: int
+    port: int, sample: list[str], mode: str, concurrency: int, seconds: float, batch: int
 ) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--load-generator", "--port", str(port), "--usccs-file",
-         str(usccs_file), "--mode", mode, "--concurrency", str(concurrency), "--seconds",
-         str(seconds), "--batch", str(batch), "--warmup", "0.5"],
+    result = run_load(
+        port,
+        check_requests(sample, mode, batch),
+        concurrency=concurrency,
+        seconds=seconds,
         env=child_environment(),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout  # fmt: skip
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    )
+    result["errors"] = sum(result["errors"].values())
     return result
 
 
@@ -617,8 +561,6 @@ def run(args: argparse.Namespace) -> int:
         servers.append(start_server(database_url, uncached_port, public.decode(), 0))
         servers.append(start_ceiling(ceiling_port))
         sample = random.Random(3).sample(made, min(20_000, len(made)))
-        usccs_file = Path(tempfile.mkstemp(prefix="ecips-bench-usccs-")[1])
-        usccs_file.write_text("\n".join(sample))
         wait_ready(cached_port)
         wait_ready(uncached_port)
         wait_ready(ceiling_port, f"/v1/checks/{sample[0]}?scenario=x")
@@ -638,9 +580,9 @@ def run(args: argparse.Namespace) -> int:
             ("batch POST 1,000, no cache", uncached_port, "batch", 4, 1000),
         ):
             rows.append(
-                (label, http_figures(port, usccs_file, mode, concurrency, seconds, batch), batch)
+                (label, http_figures(port, sample, mode, concurrency, seconds, batch), batch)
             )
-        ceiling = http_figures(ceiling_port, usccs_file, "single", 16, seconds, 1)
+        ceiling = http_figures(ceiling_port, sample, "single", 16, seconds, 1)
         raw_single = asyncio.run(raw_figures(dsn, sample, 16, seconds, 1))
         raw_batch = asyncio.run(raw_figures(dsn, sample, 4, seconds, 1000))
         for label, result, batch in rows:
@@ -682,7 +624,6 @@ def run(args: argparse.Namespace) -> int:
                 f"  {label:28} {per_second * batch:10,.0f} checks/s  ({per_second:,.0f} queries/s, "
                 f"{latency(result)})"
             )
-        usccs_file.unlink()
         results["load_average_at_end"] = round(os.getloadavg()[0], 1)
         print(f"results: {write_results('rules', results)}")
     finally:
@@ -707,18 +648,7 @@ def main() -> int:
     parser.add_argument("--enterprises", type=int, default=0, help="override the population")
     parser.add_argument("--database-url", help="an existing PostgreSQL server (default: embedded)")
     # The load generator's own options (it is this script in a second process).
-    parser.add_argument("--load-generator", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--usccs-file", help=argparse.SUPPRESS)
-    parser.add_argument("--mode", choices=("single", "batch"), help=argparse.SUPPRESS)
-    parser.add_argument("--concurrency", type=int, default=16, help=argparse.SUPPRESS)
-    parser.add_argument("--seconds", type=float, default=5.0, help=argparse.SUPPRESS)
-    parser.add_argument("--batch", type=int, default=1000, help=argparse.SUPPRESS)
-    parser.add_argument("--warmup", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.load_generator:
-        load(args)
-        return 0
     return run(args)
 
 

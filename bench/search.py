@@ -1,7 +1,13 @@
-"""Name search at scale: a million generated enterprises (100,000 with
-``--quick``) loaded with COPY into publicity's tables, searched by name
-fragments through the public API of a running publicity service, beside the
-time of the same SQL statements run directly in the same run.
+"""Public queries at scale: a million generated enterprises (100,000 with
+``--quick``) loaded with COPY into publicity's tables.
+
+1. Name search, one query at a time: every sampled fragment through the
+   public API of a running publicity service, beside the time of the same SQL
+   statements run directly in the same run.
+2. Under load: name fragments, search by USCC and the enterprise profile at a
+   fixed concurrency from a load generator in a second process
+   (``bench/loadgen.py``): requests/s and p50/p95/p99, beside the same
+   statements through an asyncpg pool of the same size.
 
     .venv/bin/python bench/search.py --quick
     .venv/bin/python bench/search.py                 # 1,000,000 enterprises
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import secrets
 import statistics
@@ -36,7 +43,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
-from sqlalchemy import Index, TextClause
+from sqlalchemy import Index, TextClause, func, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -52,10 +59,16 @@ from ecips.runtime.postgres import (
 from ecips.testkit import new_signing_keys, service_settings_kwargs
 from ecips_common.identifiers import USCC_ALPHABET, make_uscc
 from ecips_common.migrations import upgrade_to_head_async
+from ecips_publicity.catalogue import load_catalogue
 from ecips_publicity.main import create_app
-from ecips_publicity.models import Enterprise, FormerName
-from ecips_publicity.repository import NameSearch, SearchCriteria
+from ecips_publicity.models import Enterprise, FormerName, JointMeasure, PublicItem
+from ecips_publicity.repository import NameSearch, SearchCriteria, published
 from ecips_publicity.settings import PublicitySettings
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import write_results
+from loadgen import latency_figures, run_load
 
 DISTRICTS = {
     "500101": "万州", "500102": "涪陵", "500103": "渝中", "500104": "大渡口", "500105": "江北",
@@ -346,6 +359,130 @@ def report(
     print(f"slowest fragment {slowest.text!r}: API {statistics.median(api[slowest.text]):.1f} ms")
 
 
+def sample_usccs(dsn: str, count: int, seed: int) -> list[str]:
+    async def fetch() -> list[str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT uscc FROM publicity.enterprises TABLESAMPLE SYSTEM (1)"
+                " WHERE registered LIMIT $1",
+                count,
+            )
+        finally:
+            await conn.close()
+        return [r["uscc"] for r in rows]
+
+    usccs = asyncio.run(fetch())
+    random.Random(seed).shuffle(usccs)
+    return usccs
+
+
+def load_requests(
+    queries: Sequence[Query], usccs: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    def search(text: str) -> dict[str, Any]:
+        return {"path": "/v1/search?" + str(httpx.QueryParams({"q": text, "limit": 10}))}
+
+    return {
+        "name fragment": [search(q.text) for q in queries if q.kind != "broad"],
+        "USCC": [search(uscc) for uscc in usccs],
+        "profile": [{"path": f"/v1/enterprises/{uscc}"} for uscc in usccs],
+    }
+
+
+def profile_statements(uscc: str, settings: PublicitySettings) -> list[tuple[str, list[Any]]]:
+    """The statements the profile runs most: the enterprise, its section counts, its measures."""
+    catalogue = load_catalogue(settings.catalogue_dir)
+    today = datetime.now(UTC).date()
+    statements = [
+        select(Enterprise).where(Enterprise.uscc == uscc, Enterprise.registered.is_(True)),
+        select(PublicItem.category, func.count())
+        .where(PublicItem.uscc == uscc, published(catalogue, today))
+        .group_by(PublicItem.category),
+        select(JointMeasure)
+        .where(
+            JointMeasure.uscc == uscc,
+            JointMeasure.active.is_(True),
+            or_(JointMeasure.until.is_(None), JointMeasure.until >= today),
+        )
+        .order_by(JointMeasure.since, JointMeasure.rule_id),
+    ]
+    compiled = []
+    for statement in statements:
+        sql = statement.compile(
+            dialect=postgresql.asyncpg.dialect(),  # type: ignore[attr-defined]
+            compile_kwargs={"render_postcompile": True},
+        )
+        values = sql.construct_params()
+        compiled.append((str(sql), [values[name] for name in sql.positiontup or []]))
+    return compiled
+
+
+async def raw_load(
+    dsn: str,
+    kind: str,
+    queries: Sequence[Query],
+    usccs: Sequence[str],
+    settings: PublicitySettings,
+    *,
+    concurrency: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The same statements through an asyncpg pool of the load's concurrency."""
+    cap = settings.search_result_cap
+    fragments = [q for q in queries if q.kind != "broad"]
+    prepared: list[list[tuple[str, list[Any]]]] = []
+    if kind == "name fragment":
+        for query in fragments:
+            statements = NameSearch(SearchCriteria(query.text), cap=cap).statements(
+                offset=0, limit=10
+            )
+            # count, then the ranked page (or the broad one past the cap), as the service
+            prepared.append(
+                [
+                    compile_statement(statements.count, statements.params),
+                    compile_statement(statements.ranked, statements.params),
+                    compile_statement(statements.broad, statements.params),
+                ]
+            )
+    elif kind == "USCC":
+        prepared = [profile_statements(uscc, settings)[:1] for uscc in usccs]
+    else:
+        prepared = [profile_statements(uscc, settings) for uscc in usccs]
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    latencies: list[float] = []
+
+    async def worker(until: float, record: bool) -> None:
+        rng = random.Random()
+        async with pool.acquire() as conn:
+            while time.perf_counter() < until:
+                steps = rng.choice(prepared)
+                started = time.perf_counter()
+                async with conn.transaction():
+                    if kind == "name fragment":
+                        (count_sql, count_args), ranked, broad = steps
+                        matching = await conn.fetchval(count_sql, *count_args)
+                        sql, args = ranked if matching <= cap else broad
+                        await conn.fetch(sql, *args)
+                    else:
+                        for sql, args in steps:
+                            await conn.fetch(sql, *args)
+                if record:
+                    latencies.append(time.perf_counter() - started)
+
+    try:
+        await asyncio.gather(
+            *(worker(time.perf_counter() + 0.5, False) for _ in range(concurrency))
+        )
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await pool.close()
+    return {"requests": len(latencies), "elapsed": elapsed, **latency_figures(latencies, elapsed)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -355,6 +492,8 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200, help="sampled name fragments")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each query")
     parser.add_argument("--seed", type=int, default=20161124)
+    parser.add_argument("--concurrency", type=int, default=8, help="connections under load")
+    parser.add_argument("--seconds", type=float, help="seconds of load per kind (10; quick 3)")
     parser.add_argument("--server-dsn", help="an existing PostgreSQL server (any database on it)")
     parser.add_argument(
         "--keep", action="store_true", help="keep the scratch database (needs --server-dsn)"
@@ -403,15 +542,86 @@ def main() -> int:
             log_level="WARNING",
         )
         queries = fragments(dsn, queries_wanted, args.seed)
+        usccs = sample_usccs(dsn, 2_000, args.seed)
+        seconds = args.seconds or (3.0 if args.quick else 10.0)
+        requests = load_requests(queries, usccs)
+        loaded: dict[str, dict[str, Any]] = {}
         with Service(settings) as base:
             api_ms(base, queries[:10], 1)  # warm the caches and the connection pool
             api = api_ms(base, queries, args.repeats)
+            port = int(base.rsplit(":", 1)[1])
+            for kind, kind_requests in requests.items():
+                loaded[kind] = run_load(
+                    port, kind_requests, concurrency=args.concurrency, seconds=seconds
+                )
         raw = asyncio.run(raw_sql_ms(dsn, queries, args.repeats, settings.search_result_cap))
+        raw_loaded = {
+            kind: asyncio.run(
+                raw_load(
+                    dsn,
+                    kind,
+                    queries,
+                    usccs,
+                    settings,
+                    concurrency=args.concurrency,
+                    seconds=seconds,
+                )
+            )
+            for kind in requests
+        }
         print(
             f"search over {count:,} enterprises, {len(queries)} fragments × {args.repeats} runs "
             f"(API: HTTP through the service; SQL: its statements run directly)"
         )
         report(queries, api, raw)
+        print(
+            f"under load: {args.concurrency} connections, {seconds:g} s per kind "
+            "(API: load generator in a second process; raw: asyncpg pool, same statements)"
+        )
+        print(
+            f"{'kind':<14} {'API req/s':>10} {'p50':>7} {'p95':>7} {'p99':>7}   "
+            f"{'raw q/s':>9} {'p50':>7} {'p95':>7} {'p99':>7}  {'of raw':>7}  errors"
+        )
+        load_results: dict[str, Any] = {}
+        for kind, result in loaded.items():
+            rawr = raw_loaded[kind]
+            share = result["per_second"] / rawr["per_second"] if rawr["per_second"] else 0.0
+            print(
+                f"{kind:<14} {result['per_second']:>10,.0f} {result['p50']:>6.1f}ms "
+                f"{result['p95']:>6.1f}ms {result['p99']:>6.1f}ms   {rawr['per_second']:>9,.0f} "
+                f"{rawr['p50']:>6.1f}ms {rawr['p95']:>6.1f}ms {rawr['p99']:>6.1f}ms  "
+                f"{share:>7.0%}  {sum(result['errors'].values())}"
+            )
+            load_results[kind] = {
+                "api": {k: round(v, 2) for k, v in result.items() if isinstance(v, float)},
+                "api_errors": result["errors"],
+                "raw_asyncpg": {k: round(v, 2) for k, v in rawr.items() if isinstance(v, float)},
+                "of_raw": round(share, 3),
+            }
+
+        def summary(source: dict[str, list[float]], kind: str | None) -> dict[str, float]:
+            values = [statistics.median(source[q.text]) for q in queries if kind in (None, q.kind)]
+            return {
+                "p50": round(percentile(values, 0.5), 2),
+                "p95": round(percentile(values, 0.95), 2),
+                "n": len(values),
+            }
+
+        path = write_results(
+            "search",
+            {
+                "quick": args.quick,
+                "enterprises": count,
+                "load_timings_s": {k: round(v, 1) for k, v in timings.items()},
+                "single_queries_ms": {
+                    kind or "all": {"api": summary(api, kind), "raw_sql": summary(raw, kind)}
+                    for kind in ("2 chars", "3-6 chars", "broad", None)
+                },
+                "under_load": {"concurrency": args.concurrency, "seconds": seconds, **load_results},
+                "load_average_at_end": round(os.getloadavg()[0], 1),
+            },
+        )
+        print(f"results: {path}")
     finally:
         for step in reversed(cleanup):
             try:
