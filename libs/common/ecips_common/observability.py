@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("ecips.http")
 
@@ -28,35 +30,69 @@ HTTP_LATENCY = Histogram(
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-def install_request_metrics(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+class RequestMetricsMiddleware:
+    """Counts, times and logs every HTTP request and tags the response with
+    ``x-request-id``. Plain ASGI (not ``BaseHTTPMiddleware``): no extra task
+    and no response re-streaming on every request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, template, response.status_code).inc()
-        HTTP_LATENCY.labels(service, request.method, template).observe(elapsed)
-        response.headers["x-request-id"] = request_id
-        if template not in ("/healthz", "/readyz", "/metrics"):
-            principal = getattr(request.state, "principal", None)
-            logger.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "route": template,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "request_id": request_id,
-                    "department": getattr(principal, "department", None),
-                },
-            )
-        return response
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._observe(scope, status, request_id, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, request_id: str, elapsed: float) -> None:
+        # The router writes the matched route into the scope it was given.
+        template = getattr(scope.get("route"), "path", "unmatched")
+        method = scope["method"]
+        HTTP_REQUESTS.labels(self.service, method, template, status).inc()
+        HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
+        if template in ("/healthz", "/readyz", "/metrics") or not logger.isEnabledFor(logging.INFO):
+            return
+        principal = scope.get("state", {}).get("principal")
+        logger.info(
+            "request",
+            extra={
+                "method": method,
+                "path": scope["path"],
+                "route": template,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "request_id": request_id,
+                "department": getattr(principal, "department", None),
+            },
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text[:200]
+    return None
+
+
+def install_request_metrics(app: FastAPI, service: str) -> None:
+    app.add_middleware(RequestMetricsMiddleware, service=service)
 
 
 def health_router(
