@@ -136,6 +136,30 @@ def test_the_deployment_configures_the_service_as_its_settings_read_it(
         assert settings.trust_forwarded_for is True
 
 
+def test_the_workbench_page_reaches_coordination_through_the_ingresses(
+    rendered: dict[str, list[Manifest]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workbench is served on ingest's host and calls coordination's public host from
+    staff's browsers: ingest tells the page that host, coordination lets ingest's origin in."""
+    objects = rendered["prod"]
+    config_maps = {c["metadata"]["name"]: c for c in of_kind(objects, "ConfigMap")}
+    rules = {i["metadata"]["name"]: i["spec"]["rules"][0] for i in of_kind(objects, "Ingress")}
+    assert "/workbench" in [p["path"] for p in rules["ingest"]["http"]["paths"]]
+
+    def settings(service: str) -> Any:
+        (container,) = find(objects, "Deployment", service)["spec"]["template"]["spec"][
+            "containers"
+        ]
+        return load_settings(service, container_env(container, config_maps), monkeypatch)
+
+    assert settings("ingest").workbench_coordination_url == (
+        f"https://{rules['coordination']['host']}"
+    )
+    assert settings("coordination").workbench_origin_list() == [
+        f"https://{rules['ingest']['host']}"
+    ]
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_migration_job_migrates_the_service_as_its_own_role(
     service: str, rendered: dict[str, list[Manifest]], monkeypatch: pytest.MonkeyPatch

@@ -193,6 +193,13 @@ class Stack:
         }
         for name in SERVICES:
             env[f"ECIPS_{name.upper()}_URL"] = f"http://127.0.0.1:{self.config.ports[name]}"
+        # The workbench (ingest's /workbench) calls coordination from the browser.
+        ingest_port = self.config.ports["ingest"]
+        env.setdefault(
+            "ECIPS_COORDINATION_WORKBENCH_ORIGINS",
+            f"http://127.0.0.1:{ingest_port},http://localhost:{ingest_port}",
+        )
+        env.setdefault("ECIPS_INGEST_WORKBENCH_COORDINATION_URL", env["ECIPS_COORDINATION_URL"])
         for name in SERVICES:
             service = ServiceProcess(
                 name, self.config.ports[name], env, self.data_dir / "logs" / f"{name}.log"

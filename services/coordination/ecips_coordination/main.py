@@ -4,7 +4,12 @@ signed webhooks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ecips_common.app import ServiceDefinition, ServiceState, create_service_app
 from ecips_common.consumer import Upstream
@@ -23,6 +28,32 @@ from ecips_coordination.service import Clock, Deadlines, Environment, IngestForw
 from ecips_coordination.settings import CoordinationSettings
 from ecips_coordination.webhooks import RetryPolicy, delivery_job
 from ecips_coordination.working_days import CALENDAR_FILE, load_calendar
+
+
+class WorkbenchCorsMiddleware:
+    """CORS for the department workbench's origins over the whole authenticated API
+    (bearer token, POST); requests from any other origin keep the public policy.
+
+    Two CORSMiddleware layers cannot be stacked (the outer one answers every
+    preflight itself), so requests are routed by their Origin instead."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        self.app = app
+        self.origins = frozenset(origins)
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Accept", "Authorization", "Content-Type"],
+            expose_headers=["Retry-After", "ETag"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and Headers(scope=scope).get("origin") in self.origins:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def upstreams(settings: CoordinationSettings) -> list[Upstream]:
@@ -86,4 +117,8 @@ def create_app(settings: CoordinationSettings | None = None, *, clock: Clock = u
     # otherwise token-protected). No shared caching: task answers are private;
     # the notice sets its own Cache-Control.
     install_public_http(app, settings, cache=False)
+    workbench_origins = settings.workbench_origin_list()
+    if workbench_origins:
+        # Added last, so outermost: it sees the preflights first.
+        app.add_middleware(WorkbenchCorsMiddleware, origins=workbench_origins)
     return app

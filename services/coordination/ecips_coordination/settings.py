@@ -36,3 +36,11 @@ class CoordinationSettings(ServiceSettings):
 
     # The public notice may be cached this long by browsers and proxies.
     notice_cache_max_age_seconds: int = Field(default=60, ge=0)
+
+    # Origins of the department workbench (ingest's /workbench), comma-separated: a
+    # browser there may call the authenticated API (claim, feedback: POST with a bearer
+    # token). Empty: no such origin; other origins keep the public CORS policy.
+    workbench_origins: str = ""
+
+    def workbench_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.workbench_origins.split(",") if o.strip()]

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from ecips_common.app import BackgroundJob, ServiceDefinition, ServiceState, create_service_app
 from ecips_common.contracts import RECORDS_TOPIC, TOPIC_PARTITIONS
-from ecips_ingest.api import batches, catalogue, records, reports
+from ecips_ingest.api import batches, catalogue, me, records, reports, workbench
 from ecips_ingest.api.deps import IngestContext
 from ecips_ingest.batches import BatchWorker, WorkerSettings
 from ecips_ingest.catalogue import load_catalogue
@@ -87,6 +87,8 @@ def create_app(
             batches.router,
             catalogue.router,
             reports.router,
+            me.router,
+            workbench.router,
         ],
         produces={RECORDS_TOPIC: TOPIC_PARTITIONS[RECORDS_TOPIC]},
         handlers=HANDLERS,

@@ -33,3 +33,8 @@ class IngestSettings(ServiceSettings):
     ledger_cache_seconds: float = Field(default=60.0, ge=0)
     ledger_timeout_seconds: float = Field(default=2.0, gt=0)
     ledger_pause_after_failure_seconds: float = Field(default=5.0, ge=0)
+
+    # The workbench (/workbench) runs in department staff's browsers and calls the
+    # coordination API (tasks, notices) directly: its URL as a browser reaches it, which
+    # in a cluster is the public host, not the in-cluster service name.
+    workbench_coordination_url: str = "http://127.0.0.1:8004"
