@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 logger = logging.getLogger("ecips.problems")
 
@@ -76,6 +79,21 @@ class InvalidInput(ProblemError):
         )
 
 
+class ProblemJSONResponse(JSONResponse):
+    """A problem document may quote the offending input back: half of a UTF-16
+    surrogate pair ("\\ud800" in the request's JSON) is shown as U+FFFD, since
+    no UTF-8 response can carry it."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return _UNPAIRED_SURROGATES.sub("\ufffd", text).encode("utf-8")
+
+
+_UNPAIRED_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
 def problem_response(problem: ProblemError) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://ecips.dev/problems/{problem.code}",
@@ -87,9 +105,7 @@ def problem_response(problem: ProblemError) -> JSONResponse:
         body["detail"] = problem.detail
     if problem.errors is not None:
         body["errors"] = [e.model_dump() for e in problem.errors]
-    return JSONResponse(
-        body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers
-    )
+    return ProblemJSONResponse(body, status_code=problem.status, headers=problem.headers)
 
 
 def field_path(loc: Sequence[str | int]) -> str:
@@ -125,6 +141,7 @@ _PYDANTIC_CODES = {
     "literal_error": "not_allowed",
     "enum": "not_allowed",
     "string_type": "not_a_string",
+    "string_unicode": "unpaired_surrogate",
     "dict_type": "not_an_object",
     "model_attributes_type": "not_an_object",
     "list_type": "not_a_list",
@@ -137,6 +154,45 @@ def validation_problem(exc: RequestValidationError) -> ProblemError:
         code = _PYDANTIC_CODES.get(err["type"], err["type"])
         errors.append(FieldError(field=field_path(err["loc"]), code=code, message=err["msg"]))
     return InvalidInput(errors)
+
+
+# SQLSTATEs of text PostgreSQL cannot store: NUL in text (character_not_in_repertoire)
+# and \u0000 in JSONB (untranslatable_character).
+_UNSTORABLE_TEXT_STATES = frozenset({"22021", "22P05"})
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps (``orig`` of a driver error, the cause chain)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        pending += [
+            current.__cause__,
+            current.__context__,
+            orig if isinstance(orig, BaseException) else None,
+        ]
+
+
+def unstorable_text_problem(exc: BaseException) -> ProblemError | None:
+    """A 422 when a request carried text no database can hold (a NUL character or half
+    of a surrogate pair) past validation to the database; None for anything else."""
+    for cause in _causes(exc):
+        surrogate = isinstance(cause, UnicodeEncodeError) and "surrogate" in cause.reason
+        if surrogate or getattr(cause, "sqlstate", None) in _UNSTORABLE_TEXT_STATES:
+            return ProblemError(
+                422,
+                "invalid_text",
+                "The request is not valid",
+                "A text contains a NUL character or half of a UTF-16 surrogate pair "
+                "(such as \\u0000 or \\ud800), which cannot be stored; nothing was saved.",
+            )
+    return None
 
 
 def is_infrastructure_outage(exc: BaseException) -> bool:
@@ -165,8 +221,20 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        titles = {
+            400: "Bad request",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Payload too large",
+        }
+        # FastAPI answers 400 when it cannot parse a body at all (nested too deeply,
+        # a number too long to read, a broken form).
+        codes = {
+            400: "malformed_body",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }
         return problem_response(
             ProblemError(
                 exc.status_code,
@@ -178,17 +246,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, UnicodeEncodeError):
-            # JSON may carry unpaired surrogates ("\ud800") that no UTF-8 text holds.
-            return problem_response(
-                ProblemError(
-                    422,
-                    "invalid_text",
-                    "The request is not valid",
-                    "A text contains characters that are not valid Unicode "
-                    "(unpaired surrogates); nothing was saved.",
-                )
-            )
+        unstorable = unstorable_text_problem(exc)
+        if unstorable is not None:
+            return problem_response(unstorable)
         if is_infrastructure_outage(exc):
             logger.warning(
                 "database unavailable on %s %s: %r", request.method, request.url.path, exc
@@ -207,9 +267,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             ProblemError(500, "internal_error", "Internal error", "The error was logged.")
         )
 
+    async def on_disconnect(request: Request, _: Exception) -> JSONResponse:
+        # The client went away while sending its body (an abandoned upload): nothing
+        # was saved, there is no one to answer, and it is not the service's fault.
+        logger.info("client disconnected during %s %s", request.method, request.url.path)
+        return problem_response(
+            ProblemError(
+                400,
+                "client_disconnected",
+                "Bad request",
+                "The request ended before its body was complete; nothing was saved.",
+            )
+        )
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
+    # Registered by class, database and encoding errors are answered where they are
+    # raised, so the connection stays open for the client's next request.
+    app.add_exception_handler(DBAPIError, on_unexpected)
+    app.add_exception_handler(UnicodeEncodeError, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -30,8 +30,15 @@ OUTCOMES_NEEDING_LICENSE_NUMBER = frozenset({"license_granted"})
 
 
 def _clean_text(value: str) -> str:
-    if any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in value):
+    # As ingest: C0 controls but tab and line breaks, DEL and C1 are refused, and so is
+    # half a UTF-16 surrogate pair ("\ud800" in JSON), which no database can store.
+    if any((ord(c) < 32 and c not in "\t\n\r") or 127 <= ord(c) <= 159 for c in value):
         raise PydanticCustomError("control_character", "the text contains control characters")
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise PydanticCustomError(
+            "unpaired_surrogate",
+            "the text contains half of a UTF-16 surrogate pair, which is not a character",
+        )
     stripped = value.strip()
     if not stripped:
         raise PydanticCustomError("blank", "the text is blank")

@@ -33,6 +33,13 @@ from ecips_ingest.tabular import (
 FileFormat = Literal["csv", "xlsx", "ndjson"]
 _READ_SIZE = 1024 * 1024
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+# XLSX limits (see check_xlsx_archive): what a spreadsheet application saves stays far
+# below them; a zip bomb does not.
+XLSX_MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
+XLSX_MAX_PART_BYTES = 64 * 1024 * 1024
+XLSX_MAX_RATIO = 200
+XLSX_RATIO_CHECKED_ABOVE = 16 * 1024 * 1024
+XLSX_MAX_ROWS = 1_048_576
 csv.field_size_limit(1024 * 1024)
 
 
@@ -151,22 +158,78 @@ def inspect_upload(file: IO[bytes], fmt: FileFormat) -> UploadInfo:
     return UploadInfo(encoding, first[1], total)
 
 
+def check_xlsx_archive(file: IO[bytes]) -> None:
+    """Refuse a workbook that would unpack to far more than it weighs (a zip bomb)
+    before anything is unpacked. The sizes checked are the ones the archive declares;
+    Python's zipfile never inflates a member past its declared size (a lie ends in a
+    CRC error), so they bound the work and the memory."""
+    file.seek(0)
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise MalformedFile("malformed_xlsx", f"not a readable XLSX workbook: {exc}") from exc
+    finally:
+        file.seek(0)
+    total = 0
+    for member in members:
+        total += member.file_size
+        streamed = member.filename.startswith("xl/worksheets/")
+        if not streamed and member.file_size > XLSX_MAX_PART_BYTES:
+            # openpyxl reads every part but the worksheets (shared strings, styles) whole.
+            raise MalformedFile(
+                "xlsx_too_large",
+                f"{member.filename} unpacks to {member.file_size} bytes; "
+                f"at most {XLSX_MAX_PART_BYTES}: save large data as CSV",
+            )
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > XLSX_RATIO_CHECKED_ABOVE and ratio > XLSX_MAX_RATIO:
+            raise MalformedFile(
+                "xlsx_too_large",
+                f"{member.filename} unpacks {ratio:.0f} times its packed size "
+                f"(at most {XLSX_MAX_RATIO}): not a workbook a spreadsheet saved",
+            )
+    if total > XLSX_MAX_UNPACKED_BYTES:
+        raise MalformedFile(
+            "xlsx_too_large",
+            f"the workbook unpacks to {total} bytes; at most {XLSX_MAX_UNPACKED_BYTES}: "
+            "split it into several files or save it as CSV",
+        )
+
+
 @contextmanager
 def _workbook_rows(file: IO[bytes]) -> Iterator[Iterator[tuple[Any, ...]]]:
-    file.seek(0)
+    check_xlsx_archive(file)
     try:
         workbook = load_workbook(file, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise MalformedFile("malformed_xlsx", f"not a readable XLSX workbook: {exc}") from exc
+    except SyntaxError as exc:  # xml.etree's ParseError
+        raise MalformedFile("malformed_xlsx", f"the workbook's XML is damaged: {exc}") from exc
     try:
         if not workbook.worksheets:
             raise MalformedFile("empty_file", "the workbook has no worksheet")
         sheet = workbook.worksheets[0]
+        # Rows as the sheet holds them: a declared size (<dimension ref="A1:XFD1048576">)
+        # would pad every row to 16,384 cells.
+        sheet.reset_dimensions()
 
         def rows() -> Iterator[tuple[Any, ...]]:
             try:
-                yield from sheet.iter_rows(values_only=True)
+                for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                    if number > XLSX_MAX_ROWS:
+                        # Row numbers past Excel's last row only come from a forged sheet,
+                        # whose gaps would otherwise be walked one empty row at a time.
+                        raise MalformedFile(
+                            "too_many_rows",
+                            f"the worksheet has more than {XLSX_MAX_ROWS} rows, Excel's limit",
+                        )
+                    yield row
             except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+                if isinstance(exc, MalformedFile):
+                    raise
+                raise MalformedFile("malformed_xlsx", f"the worksheet is damaged: {exc}") from exc
+            except SyntaxError as exc:
                 raise MalformedFile("malformed_xlsx", f"the worksheet is damaged: {exc}") from exc
 
         yield rows()

@@ -43,7 +43,7 @@ from ecips_ingest.compliance import china_today
 from ecips_ingest.ledger_client import LedgerDirectory
 from ecips_ingest.models import Batch
 from ecips_ingest.repository import BatchRepository, CountKey
-from ecips_ingest.schemas import RecordSubmission
+from ecips_ingest.schemas import RecordSubmission, storable_text
 from ecips_ingest.service import (
     CheckedRecord,
     EnterpriseVerifier,
@@ -53,7 +53,7 @@ from ecips_ingest.service import (
     rejection_keys,
 )
 from ecips_ingest.tabular import CategoryTable, Column, cell_text
-from ecips_ingest.validation import check_submission
+from ecips_ingest.validation import JsonRefused, check_submission, parse_json_strictly
 
 logger = logging.getLogger("ecips.ingest.batches")
 
@@ -148,12 +148,15 @@ class RowReader:
             line = str(raw.cells[0])
             prepared = PreparedRow(raw.number, [line], self._category or "", None, None)
             try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                record = parse_json_strictly(line)
+            except json.JSONDecodeError as exc:
                 prepared.errors.append(
-                    FieldError(field="line", code="invalid_json", message=f"not JSON: {detail}")
+                    FieldError(field="line", code="invalid_json", message=f"not JSON: {exc.msg}")
                 )
+                return prepared
+            except JsonRefused as exc:
+                field = "line" if exc.field == "body" else exc.field
+                prepared.errors.append(FieldError(field=field, code=exc.code, message=exc.message))
                 return prepared
             if not isinstance(record, dict):
                 prepared.errors.append(
@@ -469,11 +472,14 @@ class BatchWorker:
         *,
         cells: bool = True,
     ) -> dict[str, Any]:
+        # A rejected row is echoed as uploaded, except what PostgreSQL cannot store.
         return {
             "batch_id": batch.batch_id,
             "row_number": row.number,
             "severity": severity,
-            "source_id": row.source_id,
-            "issues": [e.model_dump() for e in errors],
-            "cells": row.cells if cells else [],
+            "source_id": storable_text(row.source_id) if row.source_id is not None else None,
+            "issues": [
+                {key: storable_text(value) for key, value in e.model_dump().items()} for e in errors
+            ],
+            "cells": [storable_text(c) for c in row.cells] if cells else [],
         }

@@ -41,12 +41,36 @@ def _not_in_future(value: date) -> date:
 
 
 # C0 controls other than tab, newline and carriage return, DEL, and the C1 block.
+# PostgreSQL text cannot hold NUL at all; the others are never part of a record.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# JSON may escape half of a UTF-16 surrogate pair ("\ud800") on its own: not a
+# character, and no UTF-8 text (so no database, no event) can hold it.
+UNPAIRED_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def text_fault(value: str) -> tuple[str, str] | None:
+    """(code, message) when the text holds characters a record may not contain."""
+    if CONTROL_CHARACTERS.search(value):
+        return "control_character", "the text contains control characters"
+    if UNPAIRED_SURROGATES.search(value):
+        return (
+            "unpaired_surrogate",
+            "the text contains half of a UTF-16 surrogate pair (such as \\ud800), "
+            "which is not a character",
+        )
+    return None
+
+
+def storable_text(value: str) -> str:
+    """The text with what PostgreSQL cannot store (NUL, unpaired surrogates) shown
+    as U+FFFD: for echoing rejected input back, never for accepted records."""
+    return UNPAIRED_SURROGATES.sub("\ufffd", value.replace("\x00", "\ufffd"))
 
 
 def _clean_text(value: str) -> str:
-    if CONTROL_CHARACTERS.search(value):
-        raise PydanticCustomError("control_character", "the text contains control characters")
+    fault = text_fault(value)
+    if fault is not None:
+        raise PydanticCustomError(*fault)
     stripped = value.strip()
     if not stripped:
         raise PydanticCustomError("blank", "the text is blank")

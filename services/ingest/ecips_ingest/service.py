@@ -27,7 +27,13 @@ from ecips_ingest.compliance import china_today, period_of, submission_window_pe
 from ecips_ingest.ledger_client import LedgerDirectory, name_token
 from ecips_ingest.models import Record
 from ecips_ingest.repository import CountKey, CountRepository, RecordHead, RecordRepository
-from ecips_ingest.schemas import RecordOut, RecordReceipt, RecordRevisionOut, RecordSubmission
+from ecips_ingest.schemas import (
+    RecordOut,
+    RecordReceipt,
+    RecordRevisionOut,
+    RecordSubmission,
+    storable_text,
+)
 from ecips_ingest.validation import check_submission
 from ecips_ingest.validation import data_errors as schema_errors
 
@@ -392,6 +398,8 @@ def rejection_keys(
     department: str, period: str, category: str, errors: Sequence[FieldError]
 ) -> Counter[CountKey]:
     """A rejected row's counts: once as rejected, once under each distinct code."""
+    # The category of a rejected row is as submitted: any text, even what no column holds.
+    category = storable_text(category)
     counts: Counter[CountKey] = Counter({CountKey(department, period, category, "rejected"): 1})
     for code in dict.fromkeys(e.code for e in errors):
         counts[CountKey(department, period, category, "error", code[:64])] += 1

@@ -7,6 +7,8 @@ submissions and every row of a batch.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -21,7 +23,7 @@ from ecips_common.identifiers import (
 )
 from ecips_common.problems import FieldError, InvalidInput, ProblemError
 from ecips_ingest.catalogue import MONEY_PATTERN, Catalogue, CatalogueError, Category
-from ecips_ingest.schemas import CONTROL_CHARACTERS, RecordSubmission
+from ecips_ingest.schemas import RecordSubmission, text_fault
 
 _SCHEMA_CODES = {
     "required": "required",
@@ -46,6 +48,57 @@ _TYPE_CODES = {
     "array": "not_a_list",
 }
 _FORMAT_CODES = {"date": "invalid_date", "email": "invalid_email"}
+
+
+class JsonRefused(ValueError):
+    """JSON a record may not be written in, though Python's parser would read it."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            # Parsers disagree on which of two values wins; a record must not be ambiguous.
+            raise JsonRefused(key, "duplicate_key", f"the key {key!r} appears twice in one object")
+        found[key] = value
+    return found
+
+
+def _no_constants(name: str) -> Any:
+    raise JsonRefused("body", "invalid_json", f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise JsonRefused("body", "invalid_json", f"{text} is beyond any number a record holds")
+    return number
+
+
+def parse_json_strictly(text: str | bytes) -> Any:
+    """JSON as RFC 8259 has it: no duplicate keys, no NaN or Infinity; nesting too deep
+    for the parser and numbers too long to read are refused (JsonRefused), not crashed
+    on. Syntax errors raise json.JSONDecodeError as usual."""
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constants,
+            parse_float=_finite,
+        )
+    except RecursionError:
+        raise JsonRefused("body", "invalid_json", "the JSON is nested too deeply") from None
+    except (JsonRefused, json.JSONDecodeError):
+        raise
+    except ValueError as exc:
+        # int() refuses numbers of more than 4300 digits; bytes may not be Unicode at all.
+        raise JsonRefused("body", "invalid_json", f"the JSON cannot be read: {exc}") from None
 
 
 def check_submission(
@@ -100,21 +153,27 @@ def check_submission(
 
 
 def normalise_text(value: Any, path: str) -> tuple[Any, list[FieldError]]:
-    """Strings stripped of surrounding whitespace; control characters are an error."""
+    """Strings stripped of surrounding whitespace; control characters and unpaired
+    surrogates are an error."""
     if isinstance(value, str):
-        if CONTROL_CHARACTERS.search(value):
-            return value, [
-                FieldError(
-                    field=path,
-                    code="control_character",
-                    message="the text contains control characters",
-                )
-            ]
+        fault = text_fault(value)
+        if fault is not None:
+            return value, [FieldError(field=path, code=fault[0], message=fault[1])]
         return value.strip(), []
     if isinstance(value, dict):
         result: dict[str, Any] = {}
         errors: list[FieldError] = []
         for key, item in value.items():
+            key_fault = text_fault(key)
+            if key_fault is not None:
+                code, message = key_fault
+                errors.append(
+                    FieldError(
+                        field=f"{path}.{key}",
+                        code=code,
+                        message=message.replace("the text", "the field name", 1),
+                    )
+                )
             result[key], found = normalise_text(item, f"{path}.{key}")
             errors.extend(found)
         return result, errors

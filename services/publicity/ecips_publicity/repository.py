@@ -19,6 +19,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -197,15 +198,24 @@ class ProjectionRepository:
         )
 
     async def upsert_measure(self, values: dict[str, Any]) -> bool:
-        """Triggers and lifts of one (enterprise, rule) apply in decision order."""
+        """Triggers and lifts of one (enterprise, rule) apply in decision order,
+        whatever order they arrive in. One evaluation that revises a rule lifts the
+        old version and triggers the new one at the same instant (in that order):
+        at equal times the higher rule version wins, then the trigger."""
         stmt = pg_insert(JointMeasure).values(**values)
         keys = ("uscc", "rule_id")
+        stored_order = tuple_(
+            JointMeasure.decided_at, JointMeasure.rule_version, JointMeasure.active
+        )
+        new_order = tuple_(
+            stmt.excluded.decided_at, stmt.excluded.rule_version, stmt.excluded.active
+        )
         stored = (
             await self._session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[JointMeasure.uscc, JointMeasure.rule_id],
                     set_={key: stmt.excluded[key] for key in values if key not in keys},
-                    where=JointMeasure.decided_at <= stmt.excluded.decided_at,
+                    where=stored_order <= new_order,
                 ).returning(JointMeasure.uscc)
             )
         ).first()

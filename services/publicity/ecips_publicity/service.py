@@ -4,6 +4,7 @@ model, withdrawing what is due, and answering the public's questions."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ logger = logging.getLogger("ecips.publicity")
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 Today = Callable[[], date]
 
+# C0 controls but tab and line breaks (whitespace, folded away), DEL and C1.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 MIN_QUERY_LENGTH = 2
 MAX_QUERY_LENGTH = 100
 MAX_LEGAL_REPRESENTATIVE_LENGTH = 50
@@ -331,6 +334,13 @@ class PublicQueries:
     # --- search ---------------------------------------------------------
 
     def _criteria(self, request: SearchRequest) -> SearchCriteria:
+        for name, given in (
+            ("q", request.q),
+            ("legal_representative", request.legal_representative),
+        ):
+            if given is not None and _CONTROL_CHARACTERS.search(given):
+                # No name holds one (and PostgreSQL cannot even compare a NUL).
+                raise _invalid(name, "control_character", "the text contains control characters")
         text = " ".join((request.q or "").split())
         person = " ".join((request.legal_representative or "").split()) or None
         statuses = tuple(dict.fromkeys(request.statuses))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -35,12 +36,14 @@ from ecips_ingest.batches import store_upload
 from ecips_ingest.models import Batch, BatchRowIssue
 from ecips_ingest.repository import BatchRepository
 from ecips_ingest.schemas import (
+    CONTROL_CHARACTERS,
     BatchAccepted,
     BatchFailure,
     BatchList,
     BatchOut,
     BatchRowIssueOut,
     BatchSummary,
+    storable_text,
 )
 from ecips_ingest.tabular import ERRORS_HEADER, ROW_NUMBER_HEADER
 
@@ -177,7 +180,7 @@ async def submit_batch(
             department=principal.department,
             category=category,
             fmt=fmt,
-            filename=upload.filename or f"upload.{fmt}",
+            filename=display_filename(upload.filename, fmt),
             file=upload.file,
             info=info,
         )
@@ -187,6 +190,16 @@ async def submit_batch(
     return BatchAccepted(
         batch_id=batch.batch_id, status="queued", status_url=f"/v1/batches/{batch.batch_id}"
     )
+
+
+def display_filename(name: str | None, fmt: str) -> str:
+    """The uploaded file's name, only ever shown, never used as a path: its last path
+    component, without control characters, at most 255 characters."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = storable_text(CONTROL_CHARACTERS.sub("", base)).strip()
+    if base in ("", ".", ".."):
+        return f"upload.{fmt}"
+    return base[:255]
 
 
 def _text_field(form: Any, name: str) -> str | None:

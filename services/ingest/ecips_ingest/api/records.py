@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.types import Message
 
 from ecips_common.app import UoW, service_state
 from ecips_common.auth import Principal
@@ -21,6 +22,7 @@ from ecips_common.problems import (
 from ecips_ingest.api.deps import Context, Writer, context
 from ecips_ingest.schemas import RecordOut, RecordReceipt, RecordSubmission, RevocationRequest
 from ecips_ingest.service import RecordService, count_rejection, problem_errors
+from ecips_ingest.validation import JsonRefused, parse_json_strictly
 
 logger = logging.getLogger("ecips.ingest.api")
 
@@ -37,8 +39,9 @@ class RejectionCountingRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def counted(request: Request) -> Response:
-            await _check_size(request)
+            request = await _read_within_limit(request)
             try:
+                await _check_json(request)
                 return await handler(request)
             except (RequestValidationError, ProblemError) as exc:
                 await _count(request, exc)
@@ -47,18 +50,58 @@ class RejectionCountingRoute(APIRoute):
         return counted
 
 
-async def _check_size(request: Request) -> None:
-    """One record is small: refuse a big body (413) before parsing it."""
+async def _check_json(request: Request) -> None:
+    """Refuse JSON that Python reads but a record may not be written in (duplicate
+    keys, NaN, nesting too deep to parse) before FastAPI reads it leniently."""
+    if "json" not in request.headers.get("content-type", ""):
+        return
+    try:
+        parse_json_strictly(await request.body())
+    except json.JSONDecodeError:
+        return  # FastAPI answers syntax errors itself
+    except JsonRefused as exc:
+        loc = ("body",) if exc.field == "body" else ("body", exc.field)
+        raise RequestValidationError(
+            [{"type": exc.code, "loc": loc, "msg": exc.message, "input": None}]
+        ) from None
+
+
+async def _read_within_limit(request: Request) -> Request:
+    """One record is small: its body is read only up to the limit, however it is sent
+    (Content-Length or chunked), and a bigger one is refused (413) there, unparsed.
+    Returns the request with the body read, for the endpoint to parse."""
     limit = context(request).settings.max_record_bytes
     declared = request.headers.get("content-length", "")
-    too_large = declared.isdigit() and int(declared) > limit
-    if too_large or len(await request.body()) > limit:
-        raise ProblemError(
-            413,
-            "payload_too_large",
-            "Payload too large",
-            f"A record may be at most {limit} bytes; send many records as a batch.",
-        )
+    if declared.isdigit() and int(declared) > limit:
+        raise _record_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _record_too_large(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    upstream = request.receive
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await upstream()  # http.disconnect, when the client goes
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, replay)
+
+
+def _record_too_large(limit: int) -> ProblemError:
+    return ProblemError(
+        413,
+        "payload_too_large",
+        "Payload too large",
+        f"A record may be at most {limit} bytes; send many records as a batch.",
+    )
 
 
 async def _count(request: Request, exc: RequestValidationError | ProblemError) -> None:
@@ -70,7 +113,7 @@ async def _count(request: Request, exc: RequestValidationError | ProblemError) -
         return
     try:
         raw = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):
         raw = {}
     if not isinstance(raw, dict):
         raw = {}
