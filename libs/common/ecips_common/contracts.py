@@ -240,6 +240,12 @@ class PunishmentLifted(EventPayload):
     lifted_on: date
     catalogue_version: str
     decided_at: datetime
+    # Added field (producers before it left it out):
+    continued_measures: list[MeasureRef] = Field(
+        default_factory=list,
+        description="reason rule_revised: the measures the new version of the rule keeps "
+        "in force from the same day; they are not lifted in practice",
+    )
 
 
 # --- coordination -> coordination -------------------------------------------

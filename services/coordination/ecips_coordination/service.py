@@ -331,7 +331,11 @@ class TaskService:
     async def on_punishment_lifted(self, event_id: str, event: PunishmentLifted) -> int:
         now = self._env.clock()
         opened = 0
+        # A revised rule that keeps a measure keeps it in force: nothing to release.
+        continued = {(m.department, m.measure) for m in event.continued_measures}
         for measure in per_department_measure(event.measures):
+            if (measure.department, measure.measure) in continued:
+                continue
             task = await self._tasks.open_if_new(
                 self._base_values(event_id=event_id, now=now, type="joint_punishment")
                 | {

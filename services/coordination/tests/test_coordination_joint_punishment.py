@@ -103,7 +103,12 @@ def triggered(
 
 
 def lifted(
-    uscc: str, *, lifted_on: date = date(2026, 3, 20), rule_id: str = "serious_illegal_list"
+    uscc: str,
+    *,
+    lifted_on: date = date(2026, 3, 20),
+    rule_id: str = "serious_illegal_list",
+    reason: str = "credit repair granted",
+    continued: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return PunishmentLifted(
         uscc=uscc,
@@ -112,10 +117,11 @@ def lifted(
         rule_version=1,
         kind="punishment",
         measures=MEASURES,
-        reason="credit repair granted",
+        reason=reason,
         lifted_on=lifted_on,
         catalogue_version="test",
         decided_at=datetime.now(UTC),
+        continued_measures=continued or [],
     ).model_dump(mode="json")
 
 
@@ -437,6 +443,48 @@ async def test_lifted_punishment_opens_release_tasks(harness: Harness) -> None:
     )
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "done"
+
+
+@pytest.mark.parametrize("lift_first", [True, False])
+async def test_a_revised_rule_releases_only_the_measures_it_drops(
+    harness: Harness, lift_first: bool
+) -> None:
+    """Version 2 keeps procurement and bidding, drops subsidies and adds a new
+    FIN measure: release subsidies, apply the new one, leave the rest alone."""
+    uscc = new_uscc()
+    await harness.publish(PunishmentTriggered.event_type, triggered(uscc))
+    await harness.wait_for_tasks(PRT, 1, uscc=uscc)
+    await harness.wait_for_tasks(FIN, 2, uscc=uscc)
+    added = {**MEASURES[0], "measure": "honorary_title_ban", "title": "不予授予荣誉称号"}
+    version_2 = [MEASURES[0], MEASURES[2], added]
+    revision = [
+        (
+            PunishmentLifted.event_type,
+            lifted(uscc, reason="rule_revised", continued=[MEASURES[0], MEASURES[2]]),
+        ),
+        (
+            PunishmentTriggered.event_type,
+            triggered(uscc, rule_version=2, measures=version_2),
+        ),
+    ]
+    for event_type, data in revision if lift_first else reversed(revision):
+        await harness.publish(event_type, data)
+    # A later punishment under another rule on the same key marks both as consumed.
+    await harness.publish(
+        PunishmentTriggered.event_type,
+        triggered(uscc, rule_id="tax_arrears_major", measures=MEASURES[2:3]),
+    )
+    await harness.wait_for_tasks(PRT, 2, uscc=uscc)
+    fin = await harness.wait_for_tasks(FIN, 4, uscc=uscc)
+    prt = await harness.tasks(PRT, uscc=uscc)
+    assert sorted((t["rule_id"], t["action"], t["measure"]) for t in fin + prt) == [
+        ("serious_illegal_list", "apply", "fiscal_subsidy_restriction"),
+        ("serious_illegal_list", "apply", "government_procurement_ban"),
+        ("serious_illegal_list", "apply", "honorary_title_ban"),
+        ("serious_illegal_list", "apply", "public_bidding_ban"),
+        ("serious_illegal_list", "release", "fiscal_subsidy_restriction"),
+        ("tax_arrears_major", "apply", "public_bidding_ban"),
+    ]
 
 
 async def test_trigger_arriving_after_its_lifting_opens_no_apply_task(harness: Harness) -> None:

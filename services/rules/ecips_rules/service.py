@@ -17,7 +17,7 @@ from ecips_common.contracts import MeasureRef, PunishmentLifted, PunishmentTrigg
 from ecips_common.db import UnitOfWork
 from ecips_rules.cache import CheckCache, MeasureRow
 from ecips_rules.catalogue import Catalogue
-from ecips_rules.evaluation import Decision, HeldPunishment, decide
+from ecips_rules.evaluation import RULE_REVISED, Decision, HeldPunishment, Lift, Trigger, decide
 from ecips_rules.registry import CatalogueRegistry
 from ecips_rules.repository import (
     EvaluatedEnterprise,
@@ -80,6 +80,19 @@ class Reevaluation:
     decisions: list[tuple[StoredEnterprise, list[HeldPunishment], Decision]] = field(
         default_factory=list
     )
+
+
+def continued_measures(lift: Lift, triggers: Sequence[Trigger]) -> list[MeasureRef]:
+    """The lifted version's measures that the rule's new version, triggered in
+    the same decision, keeps: departments must not release them."""
+    kept = {
+        (ref.department, ref.measure)
+        for trigger in triggers
+        if trigger.rule.id == lift.punishment.rule_id
+        for ref in trigger.rule.measure_refs()
+    }
+    old = [MeasureRef.model_validate(m) for m in lift.punishment.measures]
+    return [ref for ref in old if (ref.department, ref.measure) in kept]
 
 
 def changes_of(uscc: str, decision: Decision) -> list[Change]:
@@ -242,6 +255,11 @@ class EvaluationService:
             changes += changes_of(enterprise.uscc, decision)
             for lift in decision.lifts:
                 lifts.append(LiftRow(lift.punishment.punishment_id, self._today, lift.reason))
+                continued = (
+                    continued_measures(lift, decision.triggers)
+                    if lift.reason == RULE_REVISED
+                    else []
+                )
                 self._uow.emit(
                     PunishmentLifted(
                         uscc=enterprise.uscc,
@@ -254,6 +272,7 @@ class EvaluationService:
                         lifted_on=self._today,
                         catalogue_version=catalogue.version,
                         decided_at=self._now,
+                        continued_measures=continued,
                     ),
                     subject=enterprise.uscc,
                 )

@@ -215,10 +215,16 @@ async def test_revised_rule_is_reissued_and_withdrawn_rule_is_lifted(database: D
     assert isinstance(event, PunishmentTriggered)
     assert event.since == date(2026, 1, 5)
 
-    revised = catalogue(rule("abnormal", condition, version=2), number=106)
+    # Version 2 keeps the fiscal measure and adds one: the kept one continues.
+    kept = rule("abnormal", condition)["measures"][0]
+    added = {**kept, "key": "restrict_fiscal_support", "title": "限制政策性扶持"}
+    revised = catalogue(rule("abnormal", condition, version=2, measures=[kept, added]), number=106)
     lifted, reissued = await apply(database, revised, snapshot(uscc, 2, flags=flags), at(1))
     assert isinstance(lifted, PunishmentLifted)
     assert (lifted.reason, lifted.rule_version) == ("rule_revised", 1)
+    assert [(m.department, m.measure) for m in lifted.continued_measures] == [
+        ("CQ-FIN", "restrict_fiscal_funds")
+    ]
     assert isinstance(reissued, PunishmentTriggered)
     assert (reissued.rule_version, reissued.since) == (2, date(2026, 1, 5))
     assert reissued.catalogue_version == "106"
@@ -227,6 +233,7 @@ async def test_revised_rule_is_reissued_and_withdrawn_rule_is_lifted(database: D
     (event,) = await apply(database, withdrawn, snapshot(uscc, 3, flags=flags), at(2))
     assert isinstance(event, PunishmentLifted)
     assert event.reason == "rule_withdrawn"
+    assert event.continued_measures == []
     assert await allowed(database, withdrawn, uscc, at(2)) is True
 
 
