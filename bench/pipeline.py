@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import percentile, write_results
+from common import RESULTS_DIR, percentile, write_results
 
 from ecips.demo import DemoGenerator, department_files, generate
 from ecips.runtime.ports import free_port
@@ -144,6 +145,11 @@ async def throughput(
     }
 
 
+# How often a sampled enterprise is looked for: the figures' resolution. Finer
+# polling of many samples at once would make the client, not the system, the limit.
+POLL_SECONDS = 0.025
+
+
 async def freshness(
     system: RunningSystem, seconds: float, rate: float, sample_every: int
 ) -> dict[str, Any]:
@@ -162,7 +168,7 @@ async def freshness(
             if found.status_code == 200 and found.json()["items"]:
                 to_public.append((time.perf_counter() - accepted_at) * 1000)
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(POLL_SECONDS)
 
     async def watch_check(http: httpx.AsyncClient, uscc: str, accepted_at: float) -> None:
         while time.perf_counter() - accepted_at < 60:
@@ -173,7 +179,7 @@ async def freshness(
             if check.status_code == 200 and check.json()["allowed"] is False:
                 to_check.append((time.perf_counter() - accepted_at) * 1000)
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(POLL_SECONDS)
 
     registered: list[tuple[str, str]] = []
     posts: list[asyncio.Task[None]] = []
@@ -240,9 +246,10 @@ async def freshness(
             await asyncio.sleep(1 / 20)
         await asyncio.gather(*listing_watchers)
 
-    def summary(values: list[float]) -> dict[str, float]:
+    def summary(values: list[float], sampled: int) -> dict[str, float]:
         return {
             "samples": len(values),
+            "not_seen_within_60_s": sampled - len(values),
             "p50_ms": round(percentile(values, 50), 1),
             "p95_ms": round(percentile(values, 95), 1),
             "p99_ms": round(percentile(values, 99), 1),
@@ -251,8 +258,8 @@ async def freshness(
     return {
         "rate_per_second": round(sent_rate, 1),
         "seconds": seconds,
-        "to_public_search": summary(to_public),
-        "to_credit_check": summary(to_check),
+        "to_public_search": summary(to_public, len(registered)),
+        "to_credit_check": summary(to_check, min(50, len(registered))),
     }
 
 
@@ -265,6 +272,11 @@ async def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--freshness-only",
+        action="store_true",
+        help="measure freshness again; keep the throughput of bench/results/pipeline.json",
+    )
     args = parser.parse_args()
     records = args.records or (5_000 if args.quick else 20_000)
     seconds = args.seconds or (10.0 if args.quick else 60.0)
@@ -275,10 +287,15 @@ async def main() -> int:
     try:
         print(f"starting the system in {base} …", file=sys.stderr)
         system.start()
-        print(f"throughput: {records:,} records …", file=sys.stderr)
-        through = await throughput(system, base / "demo", records, args.concurrency)
+        if args.freshness_only:
+            through = json.loads((RESULTS_DIR / "pipeline.json").read_text())["throughput"]
+        else:
+            print(f"throughput: {records:,} records …", file=sys.stderr)
+            through = await throughput(system, base / "demo", records, args.concurrency)
         print(f"freshness: {seconds:.0f} s at {args.rate:.0f} records/s …", file=sys.stderr)
-        fresh = await freshness(system, seconds, args.rate, sample_every=10)
+        # About four samples a second, whatever the rate.
+        sample_every = max(1, round(args.rate / 4))
+        fresh = await freshness(system, seconds, args.rate, sample_every=sample_every)
     finally:
         if system.process is not None:
             system.stop()
@@ -303,7 +320,8 @@ async def main() -> int:
         s = fresh[key]
         print(
             f"  {label:<20} p50 {s['p50_ms']:>7.0f} ms  p95 {s['p95_ms']:>7.0f} ms  "
-            f"p99 {s['p99_ms']:>7.0f} ms  ({s['samples']} samples)"
+            f"p99 {s['p99_ms']:>7.0f} ms  ({s['samples']} samples, "
+            f"{s['not_seen_within_60_s']} not seen within 60 s)"
         )
     print(f"results: {path}")
     return 0
