@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -187,14 +188,19 @@ async def freshness(
 
     async def register(http: httpx.AsyncClient, sampled: bool) -> None:
         enterprise = generator.enterprise()
-        response = await http.post(
-            f"{system.url('ingest')}/v1/records",
-            json=generator.registration(enterprise).body,
-            headers=headers,
-        )
-        if response.status_code != 202:
-            failures.append(f"{response.status_code}: {response.text[:200]}")
+        try:
+            response = await http.post(
+                f"{system.url('ingest')}/v1/records",
+                json=generator.registration(enterprise).body,
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            failures.append(type(exc).__name__)
             return
+        if response.status_code != 202:
+            failures.append(str(response.status_code))
+            return
+        accepted.append(time.perf_counter())
         if sampled:
             watchers.append(
                 asyncio.create_task(watch_public(http, enterprise.uscc, time.perf_counter()))
@@ -203,8 +209,10 @@ async def freshness(
 
     # Open loop: each registration is sent at its own time, whether or not the
     # ones before it were answered (a closed loop would slow down with the system).
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+    # Past the system's capacity the backlog shows as growing delays, then timeouts.
+    accepted: list[float] = []
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120, pool=None), limits=limits) as http:
         interval = 1.0 / rate
         start = time.perf_counter()
         n = 0
@@ -216,8 +224,7 @@ async def freshness(
             n += 1
         sent_rate = n / (time.perf_counter() - start)
         await asyncio.gather(*posts)
-        if failures:
-            raise RuntimeError(f"{len(failures)} registrations refused, e.g. {failures[0]}")
+        accepted_rate = len(accepted) / (max(accepted) - start) if accepted else 0.0
         await asyncio.gather(*watchers)
         # Listings on already-public enterprises: how soon does the credit check refuse?
         listing_watchers = []
@@ -257,6 +264,8 @@ async def freshness(
 
     return {
         "rate_per_second": round(sent_rate, 1),
+        "accepted_per_second": round(accepted_rate, 1),
+        "not_accepted": dict(Counter(failures)),
         "seconds": seconds,
         "to_public_search": summary(to_public, len(registered)),
         "to_credit_check": summary(to_check, min(50, len(registered))),
@@ -312,7 +321,11 @@ async def main() -> int:
         f"(same rows, one table, same server)"
     )
     print(f"  ratio         {through['ratio_to_raw_copy'] * 100:>10.2f} % of raw COPY")
-    print(f"Freshness at {fresh['rate_per_second']:.0f} records/s for {seconds:.0f} s")
+    print(
+        f"Freshness at {fresh['rate_per_second']:.0f} records/s offered for {seconds:.0f} s "
+        f"(accepted {fresh['accepted_per_second']:.0f}/s; not accepted: "
+        f"{fresh['not_accepted'] or 'none'})"
+    )
     for label, key in (
         ("202 → public search", "to_public_search"),
         ("202 → credit check", "to_credit_check"),
