@@ -110,9 +110,10 @@ async def test_waiting_records_and_their_wait_are_reported(
     )
     await produce(records_producer, by_uscc, by_number)
 
+    # The page and its counts are two statements: wait until both see the records.
     async def both_waiting() -> dict[str, Any] | None:
         body = await _get(ledger, "/v1/unmatched", reports, department=department)
-        return body if body["total"] == 2 else None
+        return body if body["total"] == 2 and len(body["items"]) == 2 else None
 
     page = await eventually(both_waiting, what="two records waiting")
     assert page["counts"] == {department: 2}
@@ -183,7 +184,7 @@ async def test_waiting_records_and_their_wait_are_reported(
 
     async def both_filed() -> dict[str, Any] | None:
         body = await _get(ledger, "/v1/unmatched", reports, department=department, state="filed")
-        return body if body["total"] == 2 else None
+        return body if body["total"] == 2 and len(body["items"]) == 2 else None
 
     filed = await eventually(both_filed, what="both filed after their wait")
     for item in filed["items"]:
