@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from ecips_common.auth import SCOPES
 
@@ -93,19 +95,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
-        print(
-            f"ecips: all services ready; logs in {stack.data_dir / 'logs'}; press Ctrl-C to stop",
-            flush=True,
-        )
+        _tell(f"ecips: all services ready; logs in {stack.data_dir / 'logs'}; press Ctrl-C to stop")
         stack.supervise()
+        _tell("ecips: stopping")
     except Exception as exc:
-        print(f"ecips: {exc}", file=sys.stderr, flush=True)
-        stack.stop()
+        _tell(f"ecips: {exc}", sys.stderr)
         return 1
-    print("ecips: stopping", flush=True)
-    stack.stop()
-    print("ecips: stopped", flush=True)
+    finally:
+        # Whatever happened above (even a closed stdout), the children go down with us.
+        stack.stop()
+    _tell("ecips: stopped")
     return 0
+
+
+def _tell(message: str, stream: TextIO | None = None) -> None:
+    """Print, unless whoever reads our output has gone (a closed pipe must not
+    keep the supervisor from stopping what it started)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=stream or sys.stdout, flush=True)
 
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
