@@ -37,8 +37,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import percentile, write_results
-from loadgen import run_load
+from common import write_results
+from loadgen import latency_figures, run_load
 
 from ecips.runtime.ports import free_port
 from ecips.runtime.postgres import (
@@ -386,11 +386,6 @@ def ceiling_app() -> Any:
     return app
 
 
-def percentiles(latencies: list[float]) -> dict[str, float]:
-    """p50/p95/p99 in milliseconds."""
-    return {f"p{q}": percentile(latencies, q) * 1000 for q in (50, 95, 99)}
-
-
 def latency(result: dict[str, Any]) -> str:
     return f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms"
 
@@ -452,7 +447,7 @@ async def raw_figures(
         elapsed = time.perf_counter() - started
     finally:
         await pool.close()
-    return {"requests": len(latencies), "elapsed": elapsed, **percentiles(latencies)}
+    return {"requests": len(latencies), "elapsed": elapsed, **latency_figures(latencies, elapsed)}
 
 
 # --- the run -------------------------------------------------------------------------
