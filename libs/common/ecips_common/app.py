@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ecips_common.auth import TokenVerifier, require_any_scope
 from ecips_common.consumer import (
-    EventHandler,
     EventProcessor,
     FeedFollower,
+    Handler,
     KafkaEventConsumer,
     Upstream,
 )
@@ -54,7 +54,7 @@ class ServiceDefinition:
     tables: OutboxTables
     routers: Sequence[APIRouter] = ()
     produces: Mapping[str, int] = field(default_factory=dict)
-    handlers: Mapping[str, EventHandler] = field(default_factory=dict)
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
     # Receives the service's own settings class (hence Any).
     upstreams: Callable[[Any], Sequence[Upstream]] = lambda _: ()
     background: Sequence[BackgroundJob] = ()

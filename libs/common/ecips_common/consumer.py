@@ -27,6 +27,19 @@ logger = logging.getLogger("ecips.consumer")
 EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class BatchHandler:
+    """Applies consecutive events of one type together, so a service can work
+    on a set (one statement per table) instead of event by event. It gets the
+    events in delivery order, already claimed in the inbox, and must leave the
+    same state as applying them one at a time."""
+
+    apply: Callable[[UnitOfWork, Sequence[CloudEvent]], Awaitable[None]]
+
+
+Handler = EventHandler | BatchHandler
+
+
 EVENTS_CONSUMED = Counter(
     "ecips_events_consumed_total", "Events consumed", ["service", "type", "outcome"]
 )
@@ -51,7 +64,7 @@ class EventProcessor:
         *,
         service: str,
         database: Database,
-        handlers: Mapping[str, EventHandler],
+        handlers: Mapping[str, Handler],
         max_attempts: int = 5,
     ) -> None:
         self._service = service
@@ -95,7 +108,7 @@ class EventProcessor:
             return [await self.process(e) for e in events]
         try:
             async with self._db.unit_of_work() as uow:
-                outcomes = [await self._claim_and_handle(uow, e) for e in events]
+                outcomes = await self._claim_and_handle(uow, events)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -112,31 +125,64 @@ class EventProcessor:
 
     async def _apply(self, event: CloudEvent) -> str:
         async with self._db.unit_of_work() as uow:
-            return await self._claim_and_handle(uow, event)
+            return (await self._claim_and_handle(uow, [event]))[0]
 
-    async def _claim_and_handle(self, uow: UnitOfWork, event: CloudEvent) -> str:
-        tables = self._db.tables
-        handler = self._handlers.get(event.type)
-        outcome = "applied" if handler is not None else "ignored"
-        claimed = (
-            await uow.session.execute(
-                pg_insert(tables.inbox)
-                .values(
-                    event_id=event.id,
-                    source=event.source,
-                    event_type=event.type,
-                    sequence=event.sequence,
-                    outcome=outcome,
-                )
-                .on_conflict_do_nothing(index_elements=["event_id"])
-                .returning(tables.inbox.c.event_id)
+    async def _claim_and_handle(self, uow: UnitOfWork, events: Sequence[CloudEvent]) -> list[str]:
+        """Claim the events in the inbox (one statement), then hand the new
+        ones to their handlers in order; runs of one type with a
+        :class:`BatchHandler` go to it together."""
+        inbox = self._db.tables.inbox
+        first: dict[str, int] = {}
+        rows: list[dict[str, object]] = []
+        for index, event in enumerate(events):
+            if event.id in first:
+                continue
+            first[event.id] = index
+            rows.append(
+                {
+                    "event_id": event.id,
+                    "source": event.source,
+                    "event_type": event.type,
+                    "sequence": event.sequence,
+                    "outcome": "applied" if event.type in self._handlers else "ignored",
+                }
             )
-        ).first()
-        if claimed is None:
-            return "duplicate"
-        if handler is not None:
+        claimed = set(
+            (
+                await uow.session.execute(
+                    pg_insert(inbox)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                    .returning(inbox.c.event_id)
+                )
+            ).scalars()
+        )
+        outcomes: list[str] = []
+        run: list[CloudEvent] = []
+        run_handler: BatchHandler | None = None
+        for index, event in enumerate(events):
+            if first[event.id] != index or event.id not in claimed:
+                outcomes.append("duplicate")
+                continue
+            handler = self._handlers.get(event.type)
+            if handler is None:
+                outcomes.append("ignored")
+                continue
+            outcomes.append("applied")
+            if isinstance(handler, BatchHandler):
+                if run_handler is not None and handler is not run_handler:
+                    await run_handler.apply(uow, run)
+                    run = []
+                run_handler = handler
+                run.append(event)
+                continue
+            if run_handler is not None:
+                await run_handler.apply(uow, run)
+                run, run_handler = [], None
             await handler(uow, event)
-        return outcome
+        if run_handler is not None:
+            await run_handler.apply(uow, run)
+        return outcomes
 
     async def _dead_letter(self, event: CloudEvent, error: Exception | None, attempts: int) -> None:
         tables = self._db.tables
@@ -382,9 +428,11 @@ class FeedFollower:
 
 
 __all__ = [
+    "BatchHandler",
     "EventHandler",
     "EventProcessor",
     "FeedFollower",
+    "Handler",
     "KafkaEventConsumer",
     "Upstream",
     "insert",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -19,7 +19,13 @@ from fastapi import FastAPI, Query
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ecips_common.consumer import EventProcessor, FeedFollower, KafkaEventConsumer, Upstream
+from ecips_common.consumer import (
+    BatchHandler,
+    EventProcessor,
+    FeedFollower,
+    KafkaEventConsumer,
+    Upstream,
+)
 from ecips_common.db import Database, UnitOfWork, create_engine
 from ecips_common.events import CloudEvent, EventPayload
 from ecips_common.outbox import OutboxRelay, read_changes
@@ -260,3 +266,81 @@ async def test_a_poison_event_in_a_batch_does_not_hold_back_the_others(database:
     assert await counter(database, good1.data["name"]) == 1
     assert await counter(database, good2.data["name"]) == 1
     assert await processor.process_batch([good1, good2]) == ["duplicate", "duplicate"]
+
+
+class Ponged(EventPayload):
+    event_type = "test.ponged"
+    topic = f"pongs-{SUFFIX}"
+
+    name: str
+
+
+async def test_batch_handlers_get_runs_of_their_type_in_delivery_order(
+    database: Database,
+) -> None:
+    """Consecutive new events of a batch-handled type arrive together; a
+    single-event handler in between splits the run, so the order of effects is
+    the delivery order; duplicates (within the batch or already in the inbox)
+    and unknown types reach no handler."""
+    calls: list[tuple[str, list[str]]] = []
+
+    async def pings(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
+        calls.append(("pings", [Pinged.from_event(e).name for e in events]))
+        for event in events:
+            await bump(uow, event)
+
+    async def pong(uow: UnitOfWork, event: CloudEvent) -> None:
+        calls.append(("pong", [event.data["name"]]))
+
+    processor = EventProcessor(
+        service="test",
+        database=database,
+        handlers={Pinged.event_type: BatchHandler(pings), Ponged.event_type: pong},
+    )
+    a, b, c, d = (ping(f"run-{n}-{SUFFIX}") for n in "abcd")
+    seen_before = ping(f"run-seen-{SUFFIX}")
+    assert await processor.process(seen_before) == "applied"
+    pong_event = a.model_copy(
+        update={"id": str(uuid.uuid4()), "type": Ponged.event_type, "data": {"name": "p"}}
+    )
+    unknown = a.model_copy(update={"id": str(uuid.uuid4()), "type": "test.unknown"})
+    outcomes = await processor.process_batch([a, b, seen_before, unknown, b, pong_event, c, d, a])
+    assert outcomes == [
+        "applied",
+        "applied",
+        "duplicate",
+        "ignored",
+        "duplicate",
+        "applied",
+        "applied",
+        "applied",
+        "duplicate",
+    ]
+    assert calls == [
+        ("pings", [f"run-seen-{SUFFIX}"]),
+        ("pings", [f"run-a-{SUFFIX}", f"run-b-{SUFFIX}"]),
+        ("pong", ["p"]),
+        ("pings", [f"run-c-{SUFFIX}", f"run-d-{SUFFIX}"]),
+    ]
+    for event in (a, b, c, d, seen_before):
+        assert await counter(database, event.data["name"]) == 1
+
+
+async def test_a_failing_batch_handler_falls_back_to_one_event_at_a_time(
+    database: Database,
+) -> None:
+    async def pings(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            if Pinged.from_event(event).name.startswith("poison"):
+                raise ValueError("cannot apply")
+            await bump(uow, event)
+
+    processor = EventProcessor(
+        service="test",
+        database=database,
+        handlers={Pinged.event_type: BatchHandler(pings)},
+        max_attempts=1,
+    )
+    good, poison = ping(f"bh-good-{SUFFIX}"), ping(f"poison-bh-{SUFFIX}")
+    assert await processor.process_batch([good, poison]) == ["applied", "dead_letter"]
+    assert await counter(database, good.data["name"]) == 1
