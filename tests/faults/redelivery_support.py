@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from ecips.runtime.postgres import drop_database, to_asyncpg_dsn, to_sqlalchemy_url, with_database
 from ecips_common.auth import Principal
-from ecips_common.consumer import EventHandler, EventProcessor
+from ecips_common.consumer import BatchHandler, EventProcessor, Handler
 from ecips_common.db import Database, UnitOfWork, create_engine
 from ecips_common.events import CloudEvent
 from ecips_common.identifiers import USCC_ALPHABET, make_registration_number, make_uscc
@@ -156,7 +156,7 @@ class ConsumerSpec:
     service: str
     package: str
     tables: OutboxTables
-    handlers: Mapping[str, EventHandler]
+    handlers: Mapping[str, Handler]
     topics: frozenset[str]
     prepare: Callable[[Database], Awaitable[None]]
     # Columns a consumer fills with fresh random ids or sequence numbers on its own.
@@ -253,7 +253,7 @@ async def outbox_events(database: Database, service: str, after: int = 0) -> lis
 class Run:
     """One consumer on one fresh database."""
 
-    def __init__(self, spec: ConsumerSpec, url: str, handlers: Mapping[str, EventHandler]) -> None:
+    def __init__(self, spec: ConsumerSpec, url: str, handlers: Mapping[str, Handler]) -> None:
         self.spec = spec
         self.database = Database(
             create_engine(url, application_name=f"redelivery-{spec.service}", pool_size=2),
@@ -284,14 +284,26 @@ class CrashSwitch:
         self.armed: str | None = None
         self.crashes = 0
 
-    def wrap(self, handlers: Mapping[str, EventHandler]) -> dict[str, EventHandler]:
-        def wrapped(handler: EventHandler) -> EventHandler:
+    def wrap(self, handlers: Mapping[str, Handler]) -> dict[str, Handler]:
+        def crash_if_armed(events: Sequence[CloudEvent]) -> None:
+            if self.armed is not None and self.armed in {e.id for e in events}:
+                crashed, self.armed = self.armed, None
+                self.crashes += 1
+                raise SimulatedCrash(crashed)
+
+        def wrapped(handler: Handler) -> Handler:
+            if isinstance(handler, BatchHandler):
+                apply = handler.apply
+
+                async def handle_run(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
+                    await apply(uow, events)
+                    crash_if_armed(events)
+
+                return BatchHandler(handle_run)
+
             async def handle(uow: UnitOfWork, event: CloudEvent) -> None:
                 await handler(uow, event)
-                if self.armed == event.id:
-                    self.armed = None
-                    self.crashes += 1
-                    raise SimulatedCrash(event.id)
+                crash_if_armed([event])
 
             return handle
 

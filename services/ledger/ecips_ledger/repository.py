@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,26 +80,58 @@ class LedgerRepository:
 
     async def lock(self, keys: Sequence[str]) -> None:
         """Transaction-scoped locks, taken in the order given (callers keep
-        one global order so two transactions never wait on each other)."""
-        for key in keys:
-            await self._session.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
-                {"ns": LOCK_NAMESPACE, "key": key},
-            )
+        one global order so two transactions never wait on each other).
+        One statement: unnest yields the keys in array order."""
+        if not keys:
+            return
+        await self._session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(:ns, hashtext(key))) "
+                "FROM unnest(CAST(:keys AS text[])) AS key"
+            ),
+            {"ns": LOCK_NAMESPACE, "keys": list(keys)},
+        )
 
     # --- records ---------------------------------------------------------
 
-    async def add_revision(self, values: dict[str, Any]) -> bool:
-        """Keep a revision in the history; False if it was already there."""
-        inserted = (
+    async def add_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep revisions in the history (those already there stay as they are)."""
+        if rows:
             await self._session.execute(
                 insert(RecordRevision)
-                .values(**values)
+                .values(list(rows))
                 .on_conflict_do_nothing(index_elements=["record_id", "revision"])
-                .returning(RecordRevision.revision)
             )
-        ).first()
-        return inserted is not None
+
+    async def records_for_update(
+        self, record_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, FiledRecord]:
+        if not record_ids:
+            return {}
+        stmt = (
+            select(FiledRecord)
+            .where(FiledRecord.record_id.in_(list(record_ids)))
+            .order_by(FiledRecord.record_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {r.record_id: r for r in (await self._session.execute(stmt)).scalars()}
+
+    async def take_early_revocations(
+        self, record_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[str, datetime]]:
+        """Revocations that overtook these records, removed as they are applied:
+        record id → (reason, revoked_at)."""
+        if not record_ids:
+            return {}
+        rows = await self._session.execute(
+            delete(EarlyRevocation)
+            .where(EarlyRevocation.record_id.in_(list(record_ids)))
+            .returning(
+                EarlyRevocation.record_id, EarlyRevocation.reason, EarlyRevocation.revoked_at
+            )
+        )
+        return {row.record_id: (row.reason, row.revoked_at) for row in rows}
 
     async def get_record(
         self, record_id: uuid.UUID, *, for_update: bool = False
@@ -111,16 +143,9 @@ class LedgerRepository:
             await self._session.execute(stmt.execution_options(populate_existing=True))
         ).scalar_one_or_none()
 
-    async def add_record(self, record: FiledRecord) -> None:
+    def add_record(self, record: FiledRecord) -> None:
+        """Written with the next flush (the next read, or the commit)."""
         self._session.add(record)
-        await self._session.flush()
-
-    async def take_early_revocation(self, record_id: uuid.UUID) -> EarlyRevocation | None:
-        early = await self._session.get(EarlyRevocation, record_id)
-        if early is not None:
-            await self._session.delete(early)
-            await self._session.flush()
-        return early
 
     async def remember_revocation(self, values: dict[str, Any]) -> None:
         await self._session.execute(
@@ -270,6 +295,18 @@ class LedgerRepository:
         return (
             await self._session.execute(stmt.execution_options(populate_existing=True))
         ).scalar_one_or_none()
+
+    async def enterprises_for_update(self, usccs: Collection[str]) -> dict[str, Enterprise]:
+        if not usccs:
+            return {}
+        stmt = (
+            select(Enterprise)
+            .where(Enterprise.uscc.in_(sorted(usccs)))
+            .order_by(Enterprise.uscc)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {e.uscc: e for e in (await self._session.execute(stmt)).scalars()}
 
     async def uscc_for_number(self, registration_number: str) -> str | None:
         found: str | None = (

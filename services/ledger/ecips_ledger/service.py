@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -62,49 +62,93 @@ def _registration_number_in(data: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def revision_of(event: RecordAccepted) -> dict[str, Any]:
+    return {
+        "record_id": event.record_id,
+        "revision": event.revision,
+        "uscc": event.uscc,
+        "registration_number": event.registration_number,
+        "enterprise_name": event.enterprise_name,
+        "occurred_on": event.occurred_on,
+        "data": event.data,
+        "disclosure": event.disclosure,
+        "publicity_period_days": event.publicity_period_days,
+        "catalogue_version": event.catalogue_version,
+        "accepted_at": event.accepted_at,
+    }
+
+
+def accepted_lock_keys(events: Sequence[RecordAccepted]) -> list[str]:
+    """The locks a run of accepted records takes: every lock of every record,
+    in the same global order as :func:`lock_keys` (records, numbers, USCCs)."""
+    records: set[str] = set()
+    numbers: set[str] = set()
+    usccs: set[str] = set()
+    for event in events:
+        records.add(f"record:{event.record_id}")
+        candidates = [event.registration_number]
+        if event.category == REGISTRATION:
+            candidates.append(_registration_number_in(event.data))
+        numbers.update(f"number:{n}" for n in candidates if n)
+        if event.uscc:
+            usccs.add(f"uscc:{event.uscc}")
+    return [*sorted(records), *sorted(numbers), *sorted(usccs)]
+
+
 class RecordFiler:
     """Applies the records topic to the ledger (runs inside the consumer's
-    unit of work, so the inbox row, the state and the events commit together)."""
+    unit of work, so the inbox row, the state and the events commit together).
+
+    A run of accepted records is read and locked together (one statement per
+    table), then filed one by one in delivery order against the rows in hand:
+    the same state and events as filing each alone, in a few statements."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
         self._repo = LedgerRepository(uow.session)
+        # Enterprises read (and row-locked) in this unit of work; None: none yet.
+        self._enterprises: dict[str, Enterprise | None] = {}
 
     async def accept(self, event: RecordAccepted) -> None:
-        numbers = [event.registration_number]
-        if event.category == REGISTRATION:
-            numbers.append(_registration_number_in(event.data))
-        await self._repo.lock(lock_keys(event.record_id, numbers, [event.uscc]))
-        await self._repo.add_revision(
-            {
-                "record_id": event.record_id,
-                "revision": event.revision,
-                "uscc": event.uscc,
-                "registration_number": event.registration_number,
-                "enterprise_name": event.enterprise_name,
-                "occurred_on": event.occurred_on,
-                "data": event.data,
-                "disclosure": event.disclosure,
-                "publicity_period_days": event.publicity_period_days,
-                "catalogue_version": event.catalogue_version,
-                "accepted_at": event.accepted_at,
-            }
-        )
-        record = await self._repo.get_record(event.record_id, for_update=True)
-        if record is None:
-            record = self._new_record(event)
-            early = await self._repo.take_early_revocation(event.record_id)
-            if early is not None:
-                record.status = "revoked"
-                record.revocation_reason = early.reason
-                record.revoked_at = early.revoked_at
-            await self._repo.add_record(record)
-        elif event.revision > record.revision:
-            self._replace_head(record, event)
-        else:
-            # An older revision arriving late: kept in the history only.
+        await self.accept_many([event])
+
+    async def accept_many(self, events: Sequence[RecordAccepted]) -> None:
+        if not events:
             return
-        await self._file_and_refresh(record)
+        await self._repo.lock(accepted_lock_keys(events))
+        await self._repo.add_revisions([revision_of(e) for e in events])
+        ids = list(dict.fromkeys(e.record_id for e in events))
+        records = await self._repo.records_for_update(ids)
+        early = await self._repo.take_early_revocations([i for i in ids if i not in records])
+        usccs = {e.uscc for e in events if e.uscc} | {r.uscc for r in records.values() if r.uscc}
+        await self._load_enterprises(usccs)
+        for event in events:
+            record = records.get(event.record_id)
+            if record is None:
+                record = records[event.record_id] = self._new_record(event)
+                if (revocation := early.pop(event.record_id, None)) is not None:
+                    record.status = "revoked"
+                    record.revocation_reason, record.revoked_at = revocation
+                self._repo.add_record(record)
+                counted_before = False
+            elif event.revision > record.revision:
+                counted_before = _counted(record)
+                self._replace_head(record, event)
+            else:
+                # An older revision arriving late: kept in the history only.
+                continue
+            await self._file_and_refresh(record, counted_before=counted_before)
+
+    async def _load_enterprises(self, usccs: Collection[str]) -> None:
+        wanted = [u for u in usccs if u not in self._enterprises]
+        found = await self._repo.enterprises_for_update(wanted)
+        for uscc in wanted:
+            self._enterprises[uscc] = found.get(uscc)
+
+    async def _enterprise(self, uscc: str) -> Enterprise | None:
+        if uscc not in self._enterprises:
+            await self._load_enterprises([uscc])
+        return self._enterprises[uscc]
 
     async def revoke(self, event: RecordRevoked) -> None:
         await self._repo.lock(lock_keys(event.record_id, [event.registration_number], [event.uscc]))
@@ -122,12 +166,13 @@ class RecordFiler:
             return
         if record.status == "revoked":
             return
+        counted_before = _counted(record)
         record.status = "revoked"
         record.revocation_reason = event.reason
         record.revoked_at = event.revoked_at
         record.version += 1
         record.updated_at = now_utc()
-        await self._file_and_refresh(record)
+        await self._file_and_refresh(record, counted_before=counted_before)
 
     @staticmethod
     def _new_record(event: RecordAccepted) -> FiledRecord:
@@ -169,9 +214,10 @@ class RecordFiler:
         record.version += 1
         record.updated_at = now_utc()
 
-    async def _file_and_refresh(self, record: FiledRecord) -> None:
+    async def _file_and_refresh(self, record: FiledRecord, *, counted_before: bool) -> None:
         """After a record changed: file it if its enterprise is known, tell
-        consumers, and bring the enterprise's derived state up to date."""
+        consumers, and bring the enterprise's derived state up to date.
+        ``counted_before``: the record was in the enterprise's active counts."""
         if not record.matched:
             uscc = await self._enterprise_for(record)
             if uscc is None:
@@ -182,8 +228,14 @@ class RecordFiler:
             self._file(record, uscc)
         assert record.uscc is not None
         self._emit_filed(record)
-        # Only master-data categories can change more than the counts.
-        await self._refresh(record.uscc, full=record.category in MASTER_CATEGORIES)
+        await self._refresh(
+            record.uscc,
+            # Only master-data categories can change more than the counts.
+            full=record.category in MASTER_CATEGORIES,
+            # Records wait for an enterprise's registration: its USCC or its old number.
+            registration_changed=record.category == REGISTRATION,
+            count_change=(record.category, int(_counted(record)) - int(counted_before)),
+        )
 
     async def refold(self, uscc: str) -> None:
         """Re-derive one enterprise from all its records (after the fold rules changed)."""
@@ -192,11 +244,11 @@ class RecordFiler:
             return
         numbers = [enterprise.registration_number] if enterprise.registration_number else []
         await self._repo.lock([*(f"number:{n}" for n in numbers), f"uscc:{uscc}"])
-        await self._refresh(uscc, full=True)
+        await self._refresh(uscc, full=True, registration_changed=True)
 
     async def _enterprise_for(self, record: FiledRecord) -> str | None:
         if record.uscc is not None:
-            if await self._repo.get_enterprise(record.uscc) is not None:
+            if await self._enterprise(record.uscc) is not None:
                 return record.uscc
             if record.category == REGISTRATION and record.status == "active":
                 return await self._create_enterprise(record)
@@ -218,19 +270,19 @@ class RecordFiler:
                 extra={"record_id": str(registration.record_id), "error": exc.code},
             )
             return None
-        await self._repo.add_enterprise(
-            Enterprise(
-                uscc=registration.uscc,
-                name=registration.enterprise_name,
-                former_names=[],
-                division_code=division,
-                status=STATUS_ACTIVE,
-                registered=False,
-                record_counts={},
-                version=0,
-                fold_version=0,
-            )
+        enterprise = Enterprise(
+            uscc=registration.uscc,
+            name=registration.enterprise_name,
+            former_names=[],
+            division_code=division,
+            status=STATUS_ACTIVE,
+            registered=False,
+            record_counts={},
+            version=0,
+            fold_version=0,
         )
+        await self._repo.add_enterprise(enterprise)
+        self._enterprises[registration.uscc] = enterprise
         return registration.uscc
 
     @staticmethod
@@ -244,30 +296,50 @@ class RecordFiler:
         assert record.uscc is not None
         self._uow.emit(filed_event_of(record), subject=record.uscc)
 
-    async def _refresh(self, uscc: str, *, full: bool) -> None:
+    async def _refresh(
+        self,
+        uscc: str,
+        *,
+        full: bool,
+        registration_changed: bool,
+        count_change: tuple[str, int] | None = None,
+    ) -> None:
         """Re-derive the enterprise from its records; file the records that
         were waiting for it; publish a snapshot if anything changed.
 
         ``full`` folds the master-data records again; otherwise only the
-        counts are recomputed. Records wait only for an enterprise that does
+        counts change, by ``count_change`` (category, +1/0/-1) when given,
+        else as counted afresh. Records wait only for an enterprise that does
         not exist yet or for an old number it did not map yet, and both come
-        with a registration (a master-data record), so only a full refresh
-        looks for them.
+        with a registration, so only then are waiting records looked for.
         """
-        enterprise = await self._repo.get_enterprise(uscc, for_update=True)
+        enterprise = await self._enterprise(uscc)
         if enterprise is None:
             return
-        full = full or enterprise.fold_version < FOLD_VERSION
-        derived = await self._derive(enterprise, full=full)
+        outdated = enterprise.fold_version < FOLD_VERSION
+        full = full or outdated
         if full:
-            waiting = await self._repo.unmatched_records(
-                uscc, derived.registration_number if derived else enterprise.registration_number
+            derived = await self._fold(enterprise)
+            if registration_changed or outdated:
+                waiting = await self._repo.unmatched_records(
+                    uscc,
+                    derived.registration_number if derived else enterprise.registration_number,
+                )
+                for record in waiting:
+                    self._file(record, uscc)
+                    self._emit_filed(record)
+                if waiting:
+                    derived = await self._fold(enterprise)
+        elif count_change is not None:
+            derived = replace(
+                stored_master_data(enterprise),
+                record_counts=changed_counts(enterprise.record_counts, *count_change),
             )
-            for record in waiting:
-                self._file(record, uscc)
-                self._emit_filed(record)
-            if waiting:
-                derived = await self._derive(enterprise, full=True)
+        else:
+            counts = await self._repo.active_counts(enterprise.uscc)
+            derived = replace(
+                stored_master_data(enterprise), record_counts=tuple(sorted(counts.items()))
+            )
         if derived is None:
             return
         derived = await self._without_taken_number(enterprise, derived)
@@ -275,15 +347,11 @@ class RecordFiler:
             enterprise.fold_version = FOLD_VERSION
         if derived == stored_master_data(enterprise):
             return
-        await self._store(enterprise, derived)
+        self._store(enterprise, derived)
         self._emit_snapshot(enterprise)
 
-    async def _derive(self, enterprise: Enterprise, *, full: bool) -> MasterData | None:
+    async def _fold(self, enterprise: Enterprise) -> MasterData | None:
         counts = await self._repo.active_counts(enterprise.uscc)
-        if not full:
-            return replace(
-                stored_master_data(enterprise), record_counts=tuple(sorted(counts.items()))
-            )
         records = await self._repo.records_in_categories(enterprise.uscc, MASTER_CATEGORIES)
         return fold_master_data(records, counts)
 
@@ -304,7 +372,8 @@ class RecordFiler:
         )
         return replace(derived, registration_number=enterprise.registration_number)
 
-    async def _store(self, enterprise: Enterprise, derived: MasterData) -> None:
+    @staticmethod
+    def _store(enterprise: Enterprise, derived: MasterData) -> None:
         enterprise.registration_number = derived.registration_number
         enterprise.registered = derived.registered
         enterprise.name = derived.name
@@ -333,10 +402,24 @@ class RecordFiler:
         enterprise.penalty_counts_by_year = dict(derived.penalty_counts_by_year)
         enterprise.version += 1
         enterprise.updated_at = now_utc()
-        await self._uow.session.flush()
 
     def _emit_snapshot(self, enterprise: Enterprise) -> None:
         self._uow.emit(snapshot_of(enterprise), subject=enterprise.uscc)
+
+
+def _counted(record: FiledRecord) -> bool:
+    """Whether the record is in its enterprise's ``record_counts``."""
+    return bool(record.matched) and record.status == "active"
+
+
+def changed_counts(
+    counts: dict[str, int], category: str, change: int
+) -> tuple[tuple[str, int], ...]:
+    """Active counts after one record of ``category`` entered (+1) or left (-1)
+    them; categories with none are left out, as a fresh count leaves them."""
+    changed = dict(counts)
+    changed[category] = changed.get(category, 0) + change
+    return tuple(sorted((k, v) for k, v in changed.items() if v > 0))
 
 
 def _disclosure(value: str) -> Any:

@@ -306,8 +306,17 @@ def view(ledger: httpx.AsyncClient, ledger_keys: SigningKeys) -> LedgerView:
     return LedgerView(ledger, ledger_keys)
 
 
-async def _replay(processor: EventProcessor, events: list[CloudEvent]) -> list[str]:
-    return [await processor.process(event) for event in events]
+async def _replay(
+    processor: EventProcessor, events: list[CloudEvent], *, per_transaction: int = 1
+) -> list[str]:
+    """Apply the events in transactions of ``per_transaction`` (as the consumer
+    batches a partition's messages)."""
+    if per_transaction == 1:
+        return [await processor.process(event) for event in events]
+    outcomes: list[str] = []
+    for start in range(0, len(events), per_transaction):
+        outcomes += await processor.process_batch(events[start : start + per_transaction])
+    return outcomes
 
 
 _in_order: dict[str, Any] = {}
@@ -378,8 +387,9 @@ async def test_any_arrival_order_with_duplicates_ends_in_the_same_state(
     arrivals = list(order)
     for event, position in duplicates:
         arrivals.insert(position, event)
+    per_transaction = data.draw(st.sampled_from([1, 2, 5, 100]), label="events per transaction")
 
-    outcomes = await _replay(processor, arrivals)
+    outcomes = await _replay(processor, arrivals, per_transaction=per_transaction)
     assert outcomes.count("applied") == len(events)
     assert outcomes.count("duplicate") == len(duplicates)
     assert await view.state(uscc, record_roles(life, uscc, number)) == expected

@@ -3,7 +3,8 @@ public queries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -92,48 +93,61 @@ class ProjectionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def upsert_enterprise(
-        self, values: dict[str, Any], former_names: Sequence[dict[str, Any]]
-    ) -> bool:
-        """Store the snapshot if it is newer than the stored one; True if stored."""
-        stmt = pg_insert(Enterprise).values(**values)
-        updates: dict[str, Any] = {key: stmt.excluded[key] for key in values if key != "uscc"}
+    async def upsert_enterprises(
+        self,
+        rows: Sequence[dict[str, Any]],
+        former_names: Mapping[str, Sequence[dict[str, Any]]],
+    ) -> set[str]:
+        """Store the snapshots newer than the stored ones (one per USCC, all
+        with the same keys); returns the USCCs stored. Rows are written in
+        USCC order, so two writers never lock the same rows in opposite orders."""
+        if not rows:
+            return set()
+        ordered = sorted(rows, key=lambda row: str(row["uscc"]))
+        stmt = pg_insert(Enterprise).values(ordered)
+        updates: dict[str, Any] = {key: stmt.excluded[key] for key in ordered[0] if key != "uscc"}
         updates["updated_at"] = func.now()
-        stored = (
-            await self._session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[Enterprise.uscc],
-                    set_=updates,
-                    where=Enterprise.version < stmt.excluded.version,
-                ).returning(Enterprise.uscc)
-            )
-        ).first()
-        if stored is None:
-            return False
-        uscc = values["uscc"]
-        await self._session.execute(delete(FormerName).where(FormerName.uscc == uscc))
-        if former_names:
-            await self._session.execute(
-                insert(FormerName),
-                [
-                    {"uscc": uscc, "position": position, "name": n["name"], "until": n["until"]}
-                    for position, n in enumerate(former_names)
-                ],
-            )
-        return True
+        stored = set(
+            (
+                await self._session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[Enterprise.uscc],
+                        set_=updates,
+                        where=Enterprise.version < stmt.excluded.version,
+                    ).returning(Enterprise.uscc)
+                )
+            ).scalars()
+        )
+        if not stored:
+            return stored
+        await self._session.execute(delete(FormerName).where(FormerName.uscc.in_(sorted(stored))))
+        names = [
+            {"uscc": uscc, "position": position, "name": n["name"], "until": n["until"]}
+            for uscc in sorted(stored)
+            for position, n in enumerate(former_names.get(uscc, ()))
+        ]
+        if names:
+            await self._session.execute(insert(FormerName), names)
+        return stored
 
-    async def upsert_item(self, values: dict[str, Any]) -> bool:
-        stmt = pg_insert(PublicItem).values(**values)
-        stored = (
-            await self._session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[PublicItem.record_id],
-                    set_={key: stmt.excluded[key] for key in values if key != "record_id"},
-                    where=PublicItem.version < stmt.excluded.version,
-                ).returning(PublicItem.record_id)
-            )
-        ).first()
-        return stored is not None
+    async def upsert_items(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+        """Store the items newer than the stored ones (one per record, all with
+        the same keys), in record order; returns the record ids stored."""
+        if not rows:
+            return set()
+        ordered = sorted(rows, key=lambda row: str(row["record_id"]))
+        stmt = pg_insert(PublicItem).values(ordered)
+        return set(
+            (
+                await self._session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[PublicItem.record_id],
+                        set_={key: stmt.excluded[key] for key in ordered[0] if key != "record_id"},
+                        where=PublicItem.version < stmt.excluded.version,
+                    ).returning(PublicItem.record_id)
+                )
+            ).scalars()
+        )
 
     async def upsert_repair(self, values: dict[str, Any]) -> bool:
         stmt = pg_insert(CreditRepair).values(**values)
@@ -149,11 +163,18 @@ class ProjectionRepository:
         return stored is not None
 
     async def refresh_items(
-        self, uscc: str, catalogue: PublicationCatalogue, today: date, *, repairs: bool
+        self,
+        usccs: Collection[str],
+        catalogue: PublicationCatalogue,
+        today: date,
+        *,
+        repairs: Collection[str] = (),
     ) -> None:
-        """Recompute an enterprise's withdrawal marks, and with ``repairs`` its
-        early ends (credit repairs), from what is stored, whatever order the
-        events came in."""
+        """Recompute enterprises' withdrawal marks, and for those in ``repairs``
+        their early ends (credit repairs), from what is stored, whatever order
+        the events came in."""
+        if not usccs:
+            return
         minimum_days = catalogue.credit_repair.minimum_days
         if repairs and minimum_days:
             repair = CreditRepair.__table__.alias("repair")
@@ -184,13 +205,16 @@ class ProjectionRepository:
             )
             await self._session.execute(
                 update(PublicItem)
-                .where(PublicItem.uscc == uscc, PublicItem.category.in_(minimum_days))
+                .where(PublicItem.uscc.in_(sorted(repairs)), PublicItem.category.in_(minimum_days))
                 .values(repaired_on=repaired_on)
             )
         reason = withdrawal_reason(catalogue, today)
         await self._session.execute(
             update(PublicItem)
-            .where(PublicItem.uscc == uscc, PublicItem.withdrawn_reason.is_distinct_from(reason))
+            .where(
+                PublicItem.uscc.in_(sorted(usccs)),
+                PublicItem.withdrawn_reason.is_distinct_from(reason),
+            )
             .values(
                 withdrawn_reason=reason,
                 withdrawn_at=case((reason.is_(None), None), else_=func.now()),

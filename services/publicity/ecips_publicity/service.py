@@ -115,6 +115,29 @@ class Projector:
     async def enterprise_changed(
         self, event: EnterpriseChanged, status_code: str | None = None
     ) -> bool:
+        return event.uscc in await self.enterprises_changed([(event, status_code)])
+
+    async def enterprises_changed(
+        self, changes: Sequence[tuple[EnterpriseChanged, str | None]]
+    ) -> set[str]:
+        """A run of snapshots: the newest per enterprise is written (an older or
+        equal version would change nothing). Returns the USCCs stored."""
+        newest: dict[str, tuple[EnterpriseChanged, str | None]] = {}
+        for event, code in changes:
+            held = newest.get(event.uscc)
+            if held is None or event.version > held[0].version:
+                newest[event.uscc] = (event, code)
+        return await self._repo.upsert_enterprises(
+            [self._enterprise_values(event, code) for event, code in newest.values()],
+            {
+                uscc: [{"name": n.name, "until": n.until} for n in event.former_names]
+                for uscc, (event, _) in newest.items()
+            },
+        )
+
+    def _enterprise_values(
+        self, event: EnterpriseChanged, status_code: str | None
+    ) -> dict[str, Any]:
         flags = event.flags
         values: dict[str, Any] = {
             "uscc": event.uscc,
@@ -139,8 +162,7 @@ class Projector:
             "serious_illegal": flags.serious_illegal,
             "changed_at": event.changed_at,
         }
-        former = [{"name": n.name, "until": n.until} for n in event.former_names]
-        return await self._repo.upsert_enterprise(values, former)
+        return values
 
     def _publish_until(self, event: RecordFiled) -> date | None:
         """The period's end, or the record's own earlier end (公示截止期)."""
@@ -156,38 +178,51 @@ class Projector:
         return min(ends) if ends else None
 
     async def record_filed(self, event: RecordFiled) -> bool:
-        publishable = event.disclosure == "public" and event.status == "active"
-        stored = await self._repo.upsert_item(
-            {
-                "record_id": event.record_id,
-                "version": event.version,
-                "revision": event.revision,
-                "uscc": event.uscc,
-                "category": event.category,
-                "department": event.department,
-                "source_id": event.source_id,
-                "occurred_on": event.occurred_on,
-                # Content that will never be shown is never stored.
-                "data": mask_personal_data(event.data) if publishable else {},
-                "disclosure": event.disclosure,
-                "publish_until": self._publish_until(event),
-                "status": event.status,
-                "revocation_reason": event.revocation_reason,
-                "filed_at": event.filed_at,
-            }
-        )
+        return event.record_id in await self.records_filed([event])
+
+    async def records_filed(self, events: Sequence[RecordFiled]) -> set[uuid.UUID]:
+        """A run of filed records: the newest version of each is written, then
+        the enterprises they belong to are re-marked once. Returns the record
+        ids stored."""
+        newest: dict[uuid.UUID, RecordFiled] = {}
+        for event in events:
+            held = newest.get(event.record_id)
+            if held is None or event.version > held.version:
+                newest[event.record_id] = event
+        stored = await self._repo.upsert_items([self._item_values(e) for e in newest.values()])
         rule = self._catalogue.credit_repair
-        is_repair = event.category == rule.category
-        if is_repair:
-            stored = await self._credit_repair(event) or stored
-        if stored:
-            await self._repo.refresh_items(
-                event.uscc,
-                self._catalogue,
-                self._today,
-                repairs=is_repair or event.category in rule.minimum_days,
-            )
+        touched: set[str] = set()
+        repairs: set[str] = set()
+        for event in newest.values():
+            is_repair = event.category == rule.category
+            if is_repair and await self._credit_repair(event):
+                stored.add(event.record_id)
+            if event.record_id in stored:
+                touched.add(event.uscc)
+                if is_repair or event.category in rule.minimum_days:
+                    repairs.add(event.uscc)
+        await self._repo.refresh_items(touched, self._catalogue, self._today, repairs=repairs)
         return stored
+
+    def _item_values(self, event: RecordFiled) -> dict[str, Any]:
+        publishable = event.disclosure == "public" and event.status == "active"
+        return {
+            "record_id": event.record_id,
+            "version": event.version,
+            "revision": event.revision,
+            "uscc": event.uscc,
+            "category": event.category,
+            "department": event.department,
+            "source_id": event.source_id,
+            "occurred_on": event.occurred_on,
+            # Content that will never be shown is never stored.
+            "data": mask_personal_data(event.data) if publishable else {},
+            "disclosure": event.disclosure,
+            "publish_until": self._publish_until(event),
+            "status": event.status,
+            "revocation_reason": event.revocation_reason,
+            "filed_at": event.filed_at,
+        }
 
     async def _credit_repair(self, event: RecordFiled) -> bool:
         """A repair ends its record's publication whatever its own disclosure class."""

@@ -138,6 +138,45 @@ def decide_stored(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReceivedSnapshot:
+    parsed: LedgerSnapshot
+    # As received: fields the ledger adds before the contract names them are kept.
+    data: dict[str, Any]
+
+
+def received(snapshot: Mapping[str, Any] | BaseModel) -> ReceivedSnapshot:
+    data = snapshot.model_dump(mode="json") if isinstance(snapshot, BaseModel) else dict(snapshot)
+    return ReceivedSnapshot(LedgerSnapshot.model_validate(data), data)
+
+
+def runs_of_distinct_enterprises(
+    snapshots: Sequence[ReceivedSnapshot],
+) -> list[list[ReceivedSnapshot]]:
+    """Consecutive runs in delivery order, each holding an enterprise at most
+    once: a snapshot of one already in the run starts the next run."""
+    runs: list[list[ReceivedSnapshot]] = []
+    in_run: set[str] = set()
+    for snapshot in snapshots:
+        if not runs or snapshot.parsed.uscc in in_run:
+            runs.append([])
+            in_run = set()
+        runs[-1].append(snapshot)
+        in_run.add(snapshot.parsed.uscc)
+    return runs
+
+
+def outcome_of(decision: Decision | None) -> EvaluationOutcome:
+    """A snapshot's outcome: its decision, or None when it was not newer."""
+    if decision is None:
+        return EvaluationOutcome(applied=False)
+    return EvaluationOutcome(
+        True,
+        tuple(t.rule.id for t in decision.triggers),
+        tuple(lift.punishment.rule_id for lift in decision.lifts),
+    )
+
+
 class EvaluationService:
     """Applies decisions in the caller's transaction: punishments, the
     enterprise's bookkeeping, and the events, through the outbox."""
@@ -151,39 +190,81 @@ class EvaluationService:
 
     async def apply(self, snapshot: Mapping[str, Any] | BaseModel) -> EvaluationOutcome:
         """A new ledger snapshot: stored if newer than the one held, then evaluated."""
-        data = (
-            snapshot.model_dump(mode="json") if isinstance(snapshot, BaseModel) else dict(snapshot)
-        )
-        parsed = LedgerSnapshot.model_validate(data)
+        (outcome,) = await self.apply_many([snapshot])
+        return outcome
+
+    async def apply_many(
+        self, snapshots: Sequence[Mapping[str, Any] | BaseModel]
+    ) -> list[EvaluationOutcome]:
+        """New ledger snapshots in delivery order, applied set by set: the
+        same state, events and outcomes as applying them one at a time.
+
+        A set holds an enterprise at most once; its next snapshot goes to the
+        next set, so it is decided on what the earlier one stored."""
+        arrived = [received(snapshot) for snapshot in snapshots]
+        if not arrived:
+            return []
+        # Read under a share lock: no enactment can switch it until the
+        # transaction ends, so once serves every set.
         catalogue = await self._registry.in_force(self._uow.session)
-        await self._repo.lock_enterprises([parsed.uscc])
-        stored = (await self._repo.enterprises([parsed.uscc])).get(parsed.uscc)
-        if stored is not None and stored.version >= parsed.version:
-            logger.info(
-                "older enterprise snapshot ignored",
-                extra={"uscc": parsed.uscc, "version": parsed.version, "held": stored.version},
+        outcomes: list[EvaluationOutcome] = []
+        for distinct in runs_of_distinct_enterprises(arrived):
+            outcomes += await self._apply_distinct(catalogue, distinct)
+        return outcomes
+
+    async def _apply_distinct(
+        self, catalogue: Catalogue, snapshots: Sequence[ReceivedSnapshot]
+    ) -> list[EvaluationOutcome]:
+        """Snapshots of distinct enterprises: one statement per step for them all."""
+        usccs = [s.parsed.uscc for s in snapshots]
+        await self._repo.lock_enterprises(usccs)
+        stored = await self._repo.enterprises(usccs)
+        newer: list[ReceivedSnapshot] = []
+        for snapshot in snapshots:
+            held = stored.get(snapshot.parsed.uscc)
+            if held is not None and held.version >= snapshot.parsed.version:
+                logger.info(
+                    "older enterprise snapshot ignored",
+                    extra={
+                        "uscc": snapshot.parsed.uscc,
+                        "version": snapshot.parsed.version,
+                        "held": held.version,
+                    },
+                )
+            else:
+                newer.append(snapshot)
+        if not newer:
+            return [EvaluationOutcome(applied=False)] * len(snapshots)
+        active = await self._repo.active_punishments([s.parsed.uscc for s in newer])
+        items: list[tuple[EvaluatedEnterprise, Decision]] = []
+        decided: dict[str, Decision] = {}
+        for snapshot in newer:
+            parsed = snapshot.parsed
+            enterprise = stored.get(parsed.uscc) or StoredEnterprise(
+                parsed.uscc, parsed.name, 0, {}, {}, None, None, None
             )
-            return EvaluationOutcome(applied=False)
-        active = (await self._repo.active_punishments([parsed.uscc])).get(parsed.uscc, [])
-        if stored is None:
-            stored = StoredEnterprise(parsed.uscc, parsed.name, 0, {}, {}, None, None, None)
-        decision = decide_stored(catalogue, stored, active, self._today, state=data)
-        evaluated = EvaluatedEnterprise(
-            uscc=parsed.uscc,
-            name=parsed.name,
-            version=parsed.version,
-            state=data,
-            rule_state=decision.rule_state,
-            evaluated_at=self._now,
-            evaluated_catalogue=catalogue.number,
-            next_evaluation_on=decision.next_evaluation_on,
-        )
-        await self.write(catalogue, [(evaluated, decision)], new_snapshot=True)
-        return EvaluationOutcome(
-            True,
-            tuple(t.rule.id for t in decision.triggers),
-            tuple(lift.punishment.rule_id for lift in decision.lifts),
-        )
+            decision = decide_stored(
+                catalogue,
+                enterprise,
+                active.get(parsed.uscc, []),
+                self._today,
+                state=snapshot.data,
+            )
+            decided[parsed.uscc] = decision
+            evaluated = EvaluatedEnterprise(
+                uscc=parsed.uscc,
+                name=parsed.name,
+                version=parsed.version,
+                state=snapshot.data,
+                rule_state=decision.rule_state,
+                evaluated_at=self._now,
+                evaluated_catalogue=catalogue.number,
+                next_evaluation_on=decision.next_evaluation_on,
+            )
+            items.append((evaluated, decision))
+        await self.write(catalogue, items, new_snapshot=True)
+        # Each enterprise appears once here, so an ignored one has no decision.
+        return [outcome_of(decided.get(s.parsed.uscc)) for s in snapshots]
 
     async def reevaluate(
         self, usccs: Sequence[str], *, catalogue: Catalogue | None = None
