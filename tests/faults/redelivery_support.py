@@ -307,7 +307,12 @@ class CrashSwitch:
 
             return handle
 
-        return {event_type: wrapped(handler) for event_type, handler in handlers.items()}
+        # One wrapper per handler, so one serving several types still gets their runs whole.
+        wrappers: dict[int, Handler] = {}
+        return {
+            event_type: wrappers.setdefault(id(handler), wrapped(handler))
+            for event_type, handler in handlers.items()
+        }
 
 
 @dataclass

@@ -29,10 +29,11 @@ EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class BatchHandler:
-    """Applies consecutive events of one type together, so a service can work
-    on a set (one statement per table) instead of event by event. It gets the
-    events in delivery order, already claimed in the inbox, and must leave the
-    same state as applying them one at a time."""
+    """Applies consecutive events together, so a service can work on a set
+    (one statement per table) instead of event by event. It gets the events in
+    delivery order, already claimed in the inbox, and must leave the same
+    state as applying them one at a time. One handler may serve several event
+    types: their interleaved run reaches it whole."""
 
     apply: Callable[[UnitOfWork, Sequence[CloudEvent]], Awaitable[None]]
 

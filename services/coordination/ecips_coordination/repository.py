@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, Table, and_, any_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -17,6 +17,8 @@ from ecips_coordination.models import Delivery, Registration, Subscription, Task
 
 # Deadlines are days in China time (no daylight saving since 1991).
 CHINA_ZONE = "Asia/Shanghai"
+
+USCC_ARRAY = ARRAY(String(18))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +42,15 @@ class TaskRepository:
         concurrent insert of the same key waits for the other transaction
         and then does nothing).
         """
-        task_id = (
-            await self._session.execute(
+        return (
+            await self._session.scalars(
                 insert(Task)
                 .values(**values)
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(Task.task_id)
+                .returning(Task),
+                execution_options={"populate_existing": True},
             )
-        ).scalar_one_or_none()
-        if task_id is None:
-            return None
-        return await self.get(task_id)
+        ).one_or_none()
 
     async def get(self, task_id: uuid.UUID, *, for_update: bool = False) -> Task | None:
         stmt = select(Task).where(Task.task_id == task_id)
@@ -98,23 +98,50 @@ class RegistrationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def lock(self, uscc: str, *, name: str) -> Registration:
-        """The enterprise's row, created empty if new, locked until commit (the
-        Kafka consumer and the feed follower may apply its events concurrently)."""
-        await self._session.execute(
+    async def lock_all(self, names: Mapping[str, str]) -> dict[str, Registration]:
+        """The rows of these enterprises (USCC -> name to create a new one under),
+        created empty if new, locked until commit (the Kafka consumer and the
+        feed follower may apply their events concurrently).
+
+        Known rows are locked, and new ones created, in USCC order, so
+        transactions working on overlapping sets queue behind each other
+        instead of deadlocking.
+        """
+        usccs = sorted(names)
+        rows = await self._locked(usccs)
+        missing = [uscc for uscc in usccs if uscc not in rows]
+        if not missing:
+            return rows
+        # A row this transaction inserts is its own until commit; a conflicting
+        # one was inserted meanwhile by another transaction and is locked below.
+        created = await self._session.scalars(
             insert(Registration)
-            .values(uscc=uscc, enterprise_name=name, registered=False, ledger_version=0,
-                    matched=[], notified=False)
+            .values([
+                {"uscc": uscc, "enterprise_name": names[uscc], "registered": False,
+                 "ledger_version": 0, "matched": [], "notified": False}
+                for uscc in missing
+            ])
             .on_conflict_do_nothing(index_elements=["uscc"])
+            .returning(Registration),
+            execution_options={"populate_existing": True},
         )  # fmt: skip
-        return (
-            await self._session.execute(
-                select(Registration)
-                .where(Registration.uscc == uscc)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).scalar_one()
+        rows.update((row.uscc, row) for row in created)
+        raced = [uscc for uscc in missing if uscc not in rows]
+        if raced:
+            rows.update(await self._locked(raced))
+        return rows
+
+    async def _locked(self, usccs: Sequence[str]) -> dict[str, Registration]:
+        # = ANY(array): one statement text whatever the number of USCCs, so it
+        # stays prepared.
+        found = await self._session.scalars(
+            select(Registration)
+            .where(Registration.uscc == any_(bindparam("usccs", list(usccs), type_=USCC_ARRAY)))
+            .order_by(Registration.uscc)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {row.uscc: row for row in found}
 
     async def get(self, uscc: str) -> Registration | None:
         return await self._session.get(Registration, uscc)

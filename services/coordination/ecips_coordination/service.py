@@ -7,7 +7,7 @@ from __future__ import annotations
 import calendar as month_calendar
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -70,6 +70,10 @@ Clock = Callable[[], datetime]
 
 REGISTRATION_CATEGORIES = ("registration", "registration_change")
 ACTIVE_STATUS = "存续"
+
+# A ledger event with the id of the message that carried it (the tasks a
+# snapshot opens keep it; a filing's is not needed).
+LedgerEvent = tuple[str, EnterpriseChanged | RecordFiled]
 
 
 def utc_now() -> datetime:
@@ -361,42 +365,60 @@ class TaskService:
         return opened
 
     async def on_record_filed(self, event: RecordFiled) -> None:
-        """Remember the registration document behind the enterprise's data, for
-        the tasks' reason (the master data itself comes from EnterpriseChanged)."""
-        if event.category not in REGISTRATION_CATEGORIES or event.status != "active":
-            return
-        name = event.data.get("name")
-        registration = await self._registrations.lock(
-            event.uscc, name=name if isinstance(name, str) else ""
-        )
-        filing = {
-            "record_id": str(event.record_id),
-            "category": event.category,
-            "source_id": event.source_id,
-            "department": event.department,
-            "occurred_on": event.occurred_on.isoformat(),
-            "changes": _changed_items(event.data),
-        }
-        current = registration.filing
-        if current is None or (
-            current.get("occurred_on", ""),
-            current.get("category") == "registration_change",
-        ) <= (filing["occurred_on"], filing["category"] == "registration_change"):
-            registration.filing = filing
-            registration.updated_at = self._env.clock()
+        """One filing: a run of one."""
+        await self.on_ledger_events([("", event)])
 
     async def on_enterprise_changed(self, event_id: str, event: EnterpriseChanged) -> int:
+        """One snapshot: a run of one."""
+        return await self.on_ledger_events([(event_id, event)])
+
+    async def on_ledger_events(self, events: Sequence[LedgerEvent]) -> int:
+        """Apply a run of the ledger's snapshots and filings in delivery order,
+        against the enterprises' rows locked together: the state and tasks of
+        applying them one by one, with a few statements for the whole run.
+        Returns how many tasks were opened."""
+        relevant = [
+            (event_id, event)
+            for event_id, event in events
+            if isinstance(event, EnterpriseChanged) or is_registration_filing(event)
+        ]
+        if not relevant:
+            return 0
+        # A new enterprise's row is created under the name its first event gives.
+        names: dict[str, str] = {}
+        for _, event in relevant:
+            names.setdefault(event.uscc, _name_of(event))
+        registrations = await self._registrations.lock_all(names)
+        now = self._env.clock()
+        opened = 0
+        for event_id, event in relevant:
+            registration = registrations[event.uscc]
+            if isinstance(event, EnterpriseChanged):
+                opened += await self._apply_snapshot(registration, event_id, event, now)
+            else:
+                _apply_filing(registration, event, now)
+        return opened
+
+    async def _apply_snapshot(
+        self, registration: Registration, event_id: str, event: EnterpriseChanged, now: datetime
+    ) -> int:
         """Double notification: tasks for the approval items the business scope
         newly needs. Snapshots older than the one applied are ignored."""
         catalogue = self._env.catalogue()
-        now = self._env.clock()
-        registration = await self._registrations.lock(event.uscc, name=event.name)
         if event.version <= registration.ledger_version:
             return 0
+        # Most snapshots only change counts. With the scope, registration,
+        # status and catalogue as stored, the stored match stands and opens
+        # nothing new, so the scope is not matched again.
+        same_match = (
+            registration.business_scope == event.business_scope
+            and registration.registered == event.registered
+            and registration.status == event.status
+            and registration.catalogue_version == catalogue.version
+        )
         previous = {entry["item"] for entry in registration.matched or []}
         first_notification = not registration.notified
         active = event.registered and is_active(event)
-        matches = catalogue.match(event.business_scope) if active else []
         registration.enterprise_name = event.name
         registration.registered = event.registered
         registration.status = event.status
@@ -404,12 +426,16 @@ class TaskService:
         registration.registration_authority = event.registration_authority
         registration.established_on = event.established_on
         registration.ledger_version = event.version
-        registration.matched = [{"item": m.item.key, "clauses": list(m.clauses)} for m in matches]
         registration.catalogue_version = catalogue.version
         registration.updated_at = now
+        if active:
+            registration.notified = True
+        if same_match:
+            return 0
+        matches = catalogue.match(event.business_scope) if active else []
+        registration.matched = [{"item": m.item.key, "clauses": list(m.clauses)} for m in matches]
         if not active:
             return 0
-        registration.notified = True
         trigger = "registration" if first_notification else "scope_change"
         opened = 0
         for match in matches:
@@ -643,6 +669,39 @@ class TaskService:
                 for s in subscriptions
             ]
         )
+
+
+def is_registration_filing(event: RecordFiled) -> bool:
+    """Only the registration document behind the enterprise's data is kept
+    (for the tasks' reason); every other filing leaves coordination alone."""
+    return event.category in REGISTRATION_CATEGORIES and event.status == "active"
+
+
+def _name_of(event: EnterpriseChanged | RecordFiled) -> str:
+    if isinstance(event, EnterpriseChanged):
+        return event.name
+    name = event.data.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def _apply_filing(registration: Registration, event: RecordFiled, now: datetime) -> None:
+    """Remember the latest registration filing (the master data itself comes
+    from EnterpriseChanged); on the same day a change outranks the founding."""
+    filing = {
+        "record_id": str(event.record_id),
+        "category": event.category,
+        "source_id": event.source_id,
+        "department": event.department,
+        "occurred_on": event.occurred_on.isoformat(),
+        "changes": _changed_items(event.data),
+    }
+    current = registration.filing
+    if current is None or (
+        current.get("occurred_on", ""),
+        current.get("category") == "registration_change",
+    ) <= (filing["occurred_on"], filing["category"] == "registration_change"):
+        registration.filing = filing
+        registration.updated_at = now
 
 
 def _changed_items(data: dict[str, Any]) -> list[str]:

@@ -24,6 +24,8 @@ from ecips_ledger.schemas import (
     AuditEntryOut,
     AuditPage,
     EnterpriseList,
+    EnterpriseLookup,
+    EnterpriseLookupResult,
     EnterpriseOut,
     FiledRecordOut,
     FiledRecordPage,
@@ -181,6 +183,36 @@ class LedgerReader:
         if enterprise is None:
             raise NotFound("enterprise", f"No enterprise is registered under {uscc}.")
         return enterprise_out(enterprise)
+
+    async def lookup(self, request: EnterpriseLookup) -> EnterpriseLookupResult:
+        """Many enterprises in one question; every identifier is checked first
+        and a malformed one is named by its position."""
+        errors: list[FieldError] = []
+        usccs: list[str] = []
+        numbers: list[str] = []
+        for field, raw_values, parse, into in (
+            ("usccs", request.usccs, validate_uscc, usccs),
+            (
+                "registration_numbers",
+                request.registration_numbers,
+                validate_registration_number,
+                numbers,
+            ),
+        ):
+            for index, raw in enumerate(raw_values):
+                try:
+                    into.append(parse(raw))
+                except IdentifierError as exc:
+                    errors.append(
+                        FieldError(field=f"{field}.{index}", code=exc.code, message=exc.message)
+                    )
+        if errors:
+            raise InvalidInput(errors)
+        found = await self._repo.enterprises_in(set(usccs))
+        return EnterpriseLookupResult(
+            items=[enterprise_out(e) for e in found],
+            registration_numbers=await self._repo.usccs_for_numbers(set(numbers)),
+        )
 
     async def enterprises_by_number(self, raw_number: str) -> EnterpriseList:
         """The enterprise an old 15-digit registration number maps to (0 or 1)."""

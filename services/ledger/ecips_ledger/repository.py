@@ -308,6 +308,28 @@ class LedgerRepository:
         )
         return {e.uscc: e for e in (await self._session.execute(stmt)).scalars()}
 
+    async def enterprises_in(self, usccs: Collection[str]) -> Sequence[Enterprise]:
+        if not usccs:
+            return []
+        stmt = (
+            select(Enterprise).where(Enterprise.uscc.in_(sorted(usccs))).order_by(Enterprise.uscc)
+        )
+        return (await self._session.execute(stmt)).scalars().all()
+
+    async def usccs_for_numbers(self, numbers: Collection[str]) -> dict[str, str]:
+        if not numbers:
+            return {}
+        rows = await self._session.execute(
+            select(Enterprise.registration_number, Enterprise.uscc).where(
+                Enterprise.registration_number.in_(sorted(numbers))
+            )
+        )
+        return {number: uscc for number, uscc in rows.tuples() if number is not None}
+
+    async def add_audits(self, entries: Sequence[dict[str, Any]]) -> None:
+        if entries:
+            await self._session.execute(insert(AuditEntry), list(entries))
+
     async def uscc_for_number(self, registration_number: str) -> str | None:
         found: str | None = (
             await self._session.execute(

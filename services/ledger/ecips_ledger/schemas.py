@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ecips_common.contracts import Encumbrance, EnterpriseFlags, EnterpriseStatusCode, FormerName
 
@@ -43,6 +43,25 @@ class EnterpriseOut(BaseModel):
 
 class EnterpriseList(BaseModel):
     items: list[EnterpriseOut]
+
+
+LOOKUP_LIMIT = 1000
+
+
+class EnterpriseLookup(BaseModel):
+    """Many enterprises at once (a department system checking a day's records)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usccs: list[str] = Field(default_factory=list, max_length=LOOKUP_LIMIT)
+    registration_numbers: list[str] = Field(default_factory=list, max_length=LOOKUP_LIMIT)
+
+
+class EnterpriseLookupResult(BaseModel):
+    items: list[EnterpriseOut] = Field(description="The enterprises found among `usccs`")
+    registration_numbers: dict[str, str] = Field(
+        description="Each old number that maps to an enterprise → its USCC"
+    )
 
 
 class RevisionOut(BaseModel):

@@ -552,6 +552,26 @@ class AuditLog:
             )
         )
 
+    async def record_lookup(
+        self, principal: Principal, *, path: str, usccs: Sequence[str], numbers: Sequence[str]
+    ) -> None:
+        """A many-enterprise read leaves one entry per identifier asked, as
+        that many single reads would (one statement)."""
+        base = {
+            "subject": principal.subject[:200],
+            "department": principal.department[:40],
+            "method": "POST",
+            "path": path[:500],
+            "token_id": principal.token_id[:64] or None,
+        }
+        await self._repo.add_audits(
+            [{**base, "query": None, "uscc": uscc[:64]} for uscc in usccs]
+            + [
+                {**base, "query": f"registration_number={number}"[:1000], "uscc": None}
+                for number in numbers
+            ]
+        )
+
 
 async def refold_outdated(database: Database, *, batch: int = 100) -> int:
     """Re-derive every enterprise last folded by older rules, one transaction

@@ -13,6 +13,7 @@ from ledger_support import (
     eventually,
     penalty_data,
     produce,
+    random_registration_number,
     random_uscc,
     registration_data,
 )
@@ -197,3 +198,60 @@ async def test_change_feed_is_ordered_and_resumable(
     assert [e["id"] for e in resumed["items"] if e["subject"] == uscc] == [
         e["id"] for e in mine[2:]
     ]
+
+
+async def test_many_enterprises_are_looked_up_at_once_and_each_read_is_audited(
+    ledger: httpx.AsyncClient, ledger_keys: SigningKeys, records_producer: AIOKafkaProducer
+) -> None:
+    known, unknown = random_uscc(), random_uscc()
+    number, other_number = random_registration_number(), random_registration_number()
+    await produce(
+        records_producer,
+        accepted(
+            "registration",
+            registration_data("重庆批查有限公司", registration_number=number),
+            uscc=known,
+        ),
+    )
+    headers = ledger_keys.headers("CQ-TAX", "ledger:read")
+
+    async def found() -> dict[str, Any] | None:
+        response = await ledger.post(
+            "/v1/enterprises/lookup",
+            json={"usccs": [known, unknown], "registration_numbers": [number, other_number]},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body if body["items"] else None
+
+    body = await eventually(found, what="the registered enterprise in a lookup")
+    assert [e["uscc"] for e in body["items"]] == [known]
+    assert body["items"][0]["name"] == "重庆批查有限公司"
+    assert body["registration_numbers"] == {number: known}
+
+    audit = (await ledger.get("/v1/audit", params={"uscc": unknown}, headers=headers)).json()[
+        "items"
+    ]
+    assert audit and {(e["department"], e["path"]) for e in audit} == {
+        ("CQ-TAX", "/v1/enterprises/lookup")
+    }
+
+    bad = await ledger.post(
+        "/v1/enterprises/lookup",
+        json={"usccs": [known, "not-a-uscc"], "registration_numbers": ["12"]},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["usccs.1", "registration_numbers.0"]
+    too_many = await ledger.post(
+        "/v1/enterprises/lookup", json={"usccs": [known] * 1001}, headers=headers
+    )
+    assert too_many.status_code == 422
+    assert (
+        await ledger.post(
+            "/v1/enterprises/lookup",
+            json={"usccs": [known]},
+            headers=ledger_keys.headers("CQ-TAX", "records:write"),
+        )
+    ).status_code == 403

@@ -44,6 +44,8 @@ async def audited_follower(
     return await _audit(request, principal)
 
 
+# ledger:read, audited by the endpoint itself (one entry per enterprise asked).
+ManyReader = Annotated[Principal, Depends(require_scope("ledger:read"))]
 # ledger:read — the enterprise data itself.
 Reader = Annotated[Principal, Depends(audited_reader)]
 # ledger:read or reports:read — audit, unmatched records, data quality.

@@ -3,13 +3,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from ecips_common.app import Session
+from ecips_common.app import Session, service_state
 from ecips_common.problems import PROBLEM_RESPONSES
-from ecips_ledger.api.access import Reader, Reporter
+from ecips_ledger.api.access import ManyReader, Reader, Reporter
 from ecips_ledger.queries import LedgerReader
-from ecips_ledger.schemas import AuditPage, EnterpriseList, EnterpriseOut, FiledRecordPage
+from ecips_ledger.schemas import (
+    LOOKUP_LIMIT,
+    AuditPage,
+    EnterpriseList,
+    EnterpriseLookup,
+    EnterpriseLookupResult,
+    EnterpriseOut,
+    FiledRecordPage,
+)
+from ecips_ledger.service import AuditLog
 
 router = APIRouter(tags=["ledger"], responses=PROBLEM_RESPONSES)
 
@@ -26,6 +35,31 @@ async def find_enterprises(
     registration_number: Annotated[str, Query(min_length=1, max_length=32)],
 ) -> EnterpriseList:
     return await LedgerReader(session).enterprises_by_number(registration_number)
+
+
+@router.post(
+    "/v1/enterprises/lookup",
+    response_model=EnterpriseLookupResult,
+    summary="Many enterprises at once, by USCC and by old registration number",
+    description=(
+        f"Up to {LOOKUP_LIMIT} USCCs and {LOOKUP_LIMIT} old numbers per request. USCCs the "
+        "ledger does not know are simply absent from `items`; numbers that map to no "
+        "enterprise are absent from `registration_numbers`. Every identifier asked leaves "
+        "an audit entry, as a single read would."
+    ),
+)
+async def lookup_enterprises(
+    body: EnterpriseLookup, principal: ManyReader, session: Session, request: Request
+) -> EnterpriseLookupResult:
+    # Its own transaction: the read is on record even when it then fails.
+    async with service_state(request).database.unit_of_work() as uow:
+        await AuditLog(uow).record_lookup(
+            principal,
+            path=request.url.path,
+            usccs=body.usccs,
+            numbers=body.registration_numbers,
+        )
+    return await LedgerReader(session).lookup(body)
 
 
 @router.get(
