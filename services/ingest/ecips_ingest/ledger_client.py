@@ -14,6 +14,7 @@ import logging
 import time
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
@@ -66,6 +67,10 @@ class _TtlCache(Generic[_V]):
             self._items.popitem(last=False)
 
 
+# The most identifiers of each kind the ledger answers in one lookup.
+LOOKUP_LIMIT = 1000
+
+
 class LedgerDirectory:
     def __init__(
         self,
@@ -96,6 +101,16 @@ class LedgerDirectory:
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response | None:
         """The ledger's answer, or None when it cannot be asked right now."""
+        return await self._ask("GET", path, params=params)
+
+    async def _ask(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> httpx.Response | None:
         if self._token is None:
             return None
         async with self._limit:
@@ -103,9 +118,11 @@ class LedgerDirectory:
             if time.monotonic() < self._down_until:
                 return None
             try:
-                response = await self._http.get(
+                response = await self._http.request(
+                    method,
                     f"{self._base}{path}",
                     params=params,
+                    json=body,
                     headers={"Authorization": f"Bearer {self._token}"},
                     timeout=self._timeout,
                 )
@@ -128,6 +145,38 @@ class LedgerDirectory:
             logger.debug("ledger still %s", why)
         self._down = True
         self._down_until = now + self._pause
+
+    async def prefetch(self, usccs: Collection[str], numbers: Collection[str]) -> None:
+        """Ask about many enterprises in one request per thousand, so that the
+        checks that follow are answered from the cache. Best effort: whatever
+        this does not learn is asked one by one as before."""
+        wanted = [u for u in dict.fromkeys(usccs) if self._enterprises.get(u) is _MISSING]
+        old = [n for n in dict.fromkeys(numbers) if self._numbers.get(n) is _MISSING]
+        for start in range(0, max(len(wanted), len(old)), LOOKUP_LIMIT):
+            some_usccs = wanted[start : start + LOOKUP_LIMIT]
+            some_numbers = old[start : start + LOOKUP_LIMIT]
+            response = await self._ask(
+                "POST",
+                "/v1/enterprises/lookup",
+                body={"usccs": some_usccs, "registration_numbers": some_numbers},
+            )
+            if response is None or response.status_code != 200:
+                return
+            answer = response.json()
+            items = answer.get("items") if isinstance(answer, dict) else None
+            mapped = answer.get("registration_numbers") if isinstance(answer, dict) else None
+            if not isinstance(items, list) or not isinstance(mapped, dict):
+                return
+            found = {
+                item["uscc"]: _enterprise(item)
+                for item in items
+                if isinstance(item, dict) and isinstance(item.get("uscc"), str)
+            }
+            for uscc in some_usccs:
+                self._enterprises.put(uscc, found.get(uscc))
+            for number in some_numbers:
+                value = mapped.get(number)
+                self._numbers.put(number, value if isinstance(value, str) else None)
 
     async def enterprise(self, uscc: str) -> KnownEnterprise | None:
         """The enterprise if the ledger knows it; None if it does not or cannot say."""

@@ -141,6 +141,21 @@ class EnterpriseVerifier:
     async def verify_many(
         self, submissions: Sequence[RecordSubmission]
     ) -> list[CheckedRecord | ProblemError]:
+        if self._ledger is not None and self._ledger.enabled and len(submissions) > 1:
+            await self._ledger.prefetch(
+                [
+                    s.uscc
+                    for s in submissions
+                    if s.uscc is not None
+                    and self._catalogue.categories[s.category].check_enterprise_name
+                ],
+                [
+                    s.registration_number
+                    for s in submissions
+                    if s.uscc is None and s.registration_number is not None
+                ],
+            )
+
         async def one(submission: RecordSubmission) -> CheckedRecord | ProblemError:
             try:
                 return await self.verify(submission)

@@ -12,11 +12,11 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import uvicorn
-from fastapi import FastAPI, Query, Response
+from fastapi import Body, FastAPI, Query, Response
 from openpyxl import Workbook
 
 from ecips.runtime.ports import free_port
@@ -123,6 +123,7 @@ class StubLedger:
         self.numbers: dict[str, str] = {}
         self.unmatched: dict[tuple[str, str], int] = {}
         self.offer_unmatched = True
+        self.offer_lookup = True
         self.calls: list[str] = []
         self.port = free_port()
         self.app = self._build()
@@ -159,6 +160,22 @@ class StubLedger:
             uscc = self.numbers.get(registration_number)
             items = [self.enterprises.get(uscc, {"uscc": uscc})] if uscc else []
             return _json({"items": items})
+
+        @app.post("/v1/enterprises/lookup")
+        async def lookup(body: Annotated[dict[str, list[str]], Body()]) -> Response:
+            # As the ledger answers: the known enterprises and the numbers that map.
+            usccs, numbers = body.get("usccs", []), body.get("registration_numbers", [])
+            self.calls.append(f"lookup {len(usccs)} usccs, {len(numbers)} numbers")
+            if not self.offer_lookup:
+                return Response(status_code=404)
+            return _json(
+                {
+                    "items": [self.enterprises[u] for u in usccs if u in self.enterprises],
+                    "registration_numbers": {
+                        n: self.numbers[n] for n in numbers if n in self.numbers
+                    },
+                }
+            )
 
         @app.get("/v1/unmatched")
         async def unmatched(period: str = Query(alias="occurred_period")) -> Response:

@@ -5,6 +5,7 @@ not know the enterprise never blocks a submission."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -179,10 +180,50 @@ async def test_batch_rows_are_checked_too(
         files={"file": ("抽查.csv", csv_bytes([header, *rows]))},
         data={"category": "administrative_inspection"},
     )
+    ledger.calls.clear()
     batch = await finished_batch(client, response.json()["batch_id"], headers)
     assert (batch["accepted"], batch["rejected"], batch["warnings"]) == (2, 1, 1)
     assert [(e["row"], e["code"]) for e in batch["errors"]] == [(4, "name_mismatch")]
     assert [(w["row"], w["code"]) for w in batch["row_warnings"]] == [(3, "former_name")]
+    # The rows' enterprises were asked about in one lookup, not one request each.
+    assert ledger.calls == ["lookup 1 usccs, 0 numbers"]
+
+
+async def test_batch_rows_are_checked_one_by_one_by_a_ledger_without_lookup(
+    client: Any, keys: SigningKeys, ledger: StubLedger
+) -> None:
+    headers = keys.headers(SAMR, "records:write")
+    known, number_only = random_uscc(), random_uscc()
+    number = random_registration_number()
+    ledger.know(known, NAME)
+    ledger.know(number_only, OLD_NAME)
+    ledger.numbers[number] = number_only
+    ledger.offer_lookup = False
+    try:
+        lines = [
+            penalty(known, NAME),
+            penalty(known, "重庆别家贸易有限公司"),
+            penalty(None, OLD_NAME, registration_number=number),
+        ]
+        response = await client.post(
+            "/v1/batches",
+            headers=headers,
+            files={"file": ("罚.ndjson", "\n".join(json.dumps(r) for r in lines).encode())},
+            data={"format": "ndjson"},
+        )
+        ledger.calls.clear()
+        batch = await finished_batch(client, response.json()["batch_id"], headers)
+    finally:
+        ledger.offer_lookup = True
+    assert (batch["accepted"], batch["rejected"]) == (2, 1)
+    assert [(e["row"], e["code"]) for e in batch["errors"]] == [(2, "name_mismatch")]
+    assert ledger.calls[0] == "lookup 1 usccs, 1 numbers"
+    # Rows of one enterprise may ask at the same moment, so count what was asked.
+    assert set(ledger.calls[1:]) == {
+        f"enterprise {known}",
+        f"enterprise {number_only}",
+        f"number {number}",
+    }
 
 
 async def test_a_ledger_that_is_down_never_blocks_a_submission(
