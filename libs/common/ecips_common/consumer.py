@@ -344,6 +344,7 @@ class FeedFollower:
         self._interval = interval
         self._grace = timedelta(seconds=grace)
         self._page_size = page_size
+        self.transaction_size = 100
 
     async def _cursor(self) -> int:
         table = self._db.tables.feed_cursors
@@ -394,14 +395,19 @@ class FeedFollower:
             seen = await self._already_seen([e.id for e in events])
             horizon = datetime.now(UTC) - self._grace
             stop = False
+            missed: list[CloudEvent] = []
             for event in events:
                 if event.id not in seen:
                     if event.time > horizon:
                         stop = True  # the broker may still deliver it
                         break
-                    await self._processor.process(event)
-                    applied += 1
+                    missed.append(event)
                 cursor = event.sequence
+            # In feed (commit) order, a transaction per batch as the broker's
+            # consumer would; events it applies meanwhile come back "duplicate".
+            for at in range(0, len(missed), self.transaction_size):
+                await self._processor.process_batch(missed[at : at + self.transaction_size])
+            applied += len(missed)
             if stop or len(events) < self._page_size:
                 break
         if cursor != start:

@@ -32,11 +32,16 @@ def make_handlers(catalogue: PublicationCatalogue, today: Today) -> dict[str, Ha
         code = getattr(payload, "status_code", None) or event.data.get("status_code")
         return payload, code if isinstance(code, str) else None
 
-    async def on_enterprises_changed(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
-        await projector(uow).enterprises_changed([snapshot(e) for e in events])
-
-    async def on_records_filed(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
-        await projector(uow).records_filed([RecordFiled.from_event(e) for e in events])
+    async def on_ledger_events(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
+        # The ledger sends a filing and the snapshot it caused in turns; both
+        # tables keep the newest version, so a run is applied as two sets.
+        work = projector(uow)
+        await work.enterprises_changed(
+            [snapshot(e) for e in events if e.type == EnterpriseChanged.event_type]
+        )
+        await work.records_filed(
+            [RecordFiled.from_event(e) for e in events if e.type == RecordFiled.event_type]
+        )
 
     async def on_punishment_triggered(uow: UnitOfWork, event: CloudEvent) -> None:
         await projector(uow).punishment_triggered(PunishmentTriggered.from_event(event))
@@ -44,9 +49,10 @@ def make_handlers(catalogue: PublicationCatalogue, today: Today) -> dict[str, Ha
     async def on_punishment_lifted(uow: UnitOfWork, event: CloudEvent) -> None:
         await projector(uow).punishment_lifted(PunishmentLifted.from_event(event))
 
+    ledger_events = BatchHandler(on_ledger_events)
     return {
-        EnterpriseChanged.event_type: BatchHandler(on_enterprises_changed),
-        RecordFiled.event_type: BatchHandler(on_records_filed),
+        EnterpriseChanged.event_type: ledger_events,
+        RecordFiled.event_type: ledger_events,
         PunishmentTriggered.event_type: on_punishment_triggered,
         PunishmentLifted.event_type: on_punishment_lifted,
     }
