@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import RESULTS_DIR, percentile, write_results
 
-from ecips.demo import DemoGenerator, department_files, generate
+from ecips.demo import DemoGenerator, Enterprise, department_files, generate
 from ecips.runtime.ports import free_port
 from ecips.stack import SERVICES, issue_data_dir_token
 from ecips.system import RunningSystem
@@ -78,6 +78,18 @@ async def caught_up(conn: asyncpg.Connection, accepted: int) -> bool:
         and row["ledger_applied"] >= row["ingest_events"]
         and row["public_applied"] >= row["ledger_events"]
     )
+
+
+async def wait_until_public(system: RunningSystem, records: int) -> None:
+    """Until ingest holds ``records`` more records than now and every service caught up."""
+    dsn = f"postgresql://postgres@127.0.0.1:{system.ports['postgres']}/ecips"
+    conn = await asyncpg.connect(dsn)
+    try:
+        target = int(await conn.fetchval("SELECT count(*) FROM ingest.records")) + records
+        while not await caught_up(conn, target):
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
 
 
 async def throughput(system: RunningSystem, work: Path, records: int) -> dict[str, Any]:
@@ -188,13 +200,41 @@ async def freshness(
     registered: list[tuple[str, str]] = []
     posts: list[asyncio.Task[None]] = []
     failures: list[str] = []
+    batches: list[str] = []
 
-    async def register(http: httpx.AsyncClient, sampled: bool) -> None:
-        enterprise = generator.enterprise()
+    # The steady load is what the registration authority sends in a day: a
+    # few new enterprises among many annual reports of enterprises it holds.
+    known: list[Enterprise] = []
+
+    def annual_report(pick: int) -> dict[str, Any] | None:
+        enterprise = known[pick % len(known)]
+        for n in range(3):
+            record = generator.annual_report(enterprise, pick * 3 + n)
+            if record is not None:
+                return record.body
+        return None
+
+    def batch_of(registrations: int, total: int) -> tuple[list[Enterprise], list[dict[str, Any]]]:
+        new = [generator.enterprise() for _ in range(registrations)]
+        bodies = [generator.registration(e).body for e in new]
+        pick = len(known) * 7
+        while known and len(bodies) < total:
+            pick += 1
+            if (body := annual_report(pick)) is not None:
+                bodies.append(body)
+        known.extend(new)
+        return new, bodies
+
+    async def submit(http: httpx.AsyncClient, sampled: bool) -> None:
+        """One batch, as a department system sends them in steady small files;
+        a sampled batch has its first new enterprise watched."""
+        enterprises, bodies = batch_of(new_per_batch, per_batch)
+        body = "\n".join(json.dumps(b, ensure_ascii=False) for b in bodies)
         try:
             response = await http.post(
-                f"{system.url('ingest')}/v1/records",
-                json=generator.registration(enterprise).body,
+                f"{system.url('ingest')}/v1/batches",
+                files={"file": ("registrations.ndjson", body.encode(), "application/x-ndjson")},
+                data={"format": "ndjson"},
                 headers=headers,
             )
         except httpx.HTTPError as exc:
@@ -203,32 +243,53 @@ async def freshness(
         if response.status_code != 202:
             failures.append(str(response.status_code))
             return
-        accepted.append(time.perf_counter())
+        batches.append(response.json()["batch_id"])
         if sampled:
             watchers.append(
-                asyncio.create_task(watch_public(http, enterprise.uscc, time.perf_counter()))
+                asyncio.create_task(watch_public(http, enterprises[0].uscc, time.perf_counter()))
             )
-            registered.append((enterprise.uscc, enterprise.name))
+            registered.append((enterprises[0].uscc, enterprises[0].name))
 
-    # Open loop: each registration is sent at its own time, whether or not the
-    # ones before it were answered (a closed loop would slow down with the system).
+    # Open loop: each batch is sent at its own time, whether or not the ones
+    # before it were answered (a closed loop would slow down with the system).
     # Past the system's capacity the backlog shows as growing delays, then timeouts.
-    accepted: list[float] = []
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    interval = 0.1
+    per_batch = max(1, round(rate * interval))
+    new_per_batch = max(1, per_batch // 10)
+    # Enterprises to report on, registered before the clock starts.
+    async with httpx.AsyncClient(timeout=600) as http:
+        waiting = asyncio.create_task(wait_until_public(system, 2000))
+        _, bodies = batch_of(2000, 2000)
+        response = await http.post(
+            f"{system.url('ingest')}/v1/batches",
+            files={"file": ("register.ndjson", "\n".join(json.dumps(b) for b in bodies).encode())},
+            data={"format": "ndjson"},
+            headers=headers,
+        )
+        response.raise_for_status()
+        await waiting
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(timeout=httpx.Timeout(120, pool=None), limits=limits) as http:
-        interval = 1.0 / rate
         start = time.perf_counter()
         n = 0
         while time.perf_counter() - start < seconds:
             target = start + n * interval
             if (delay := target - time.perf_counter()) > 0:
                 await asyncio.sleep(delay)
-            posts.append(asyncio.create_task(register(http, n % sample_every == 0)))
+            posts.append(asyncio.create_task(submit(http, n % sample_every == 0)))
             n += 1
-        sent_rate = n / (time.perf_counter() - start)
+        sent_rate = n * per_batch / (time.perf_counter() - start)
         await asyncio.gather(*posts)
-        accepted_rate = len(accepted) / (max(accepted) - start) if accepted else 0.0
         await asyncio.gather(*watchers)
+        accepted = 0
+        for batch_id in batches:
+            status = (
+                await http.get(f"{system.url('ingest')}/v1/batches/{batch_id}", headers=headers)
+            ).json()
+            accepted += status["accepted"]
+            if status["rejected"]:
+                failures.append("rejected_row")
+        accepted_rate = accepted / seconds
         # Listings on already-public enterprises: how soon does the credit check refuse?
         listing_watchers = []
         for uscc, name in registered[:50]:
@@ -267,6 +328,7 @@ async def freshness(
 
     return {
         "rate_per_second": round(sent_rate, 1),
+        "records_per_batch": per_batch,
         "accepted_per_second": round(accepted_rate, 1),
         "not_accepted": dict(Counter(failures)),
         "seconds": seconds,
@@ -304,8 +366,8 @@ async def main() -> int:
             print(f"throughput: {records:,} records …", file=sys.stderr)
             through = await throughput(system, base / "demo", records)
         print(f"freshness: {seconds:.0f} s at {args.rate:.0f} records/s …", file=sys.stderr)
-        # About four samples a second, whatever the rate.
-        sample_every = max(1, round(args.rate / 4))
+        # About four samples a second (batches go out ten times a second).
+        sample_every = 3
         fresh = await freshness(system, seconds, args.rate, sample_every=sample_every)
     finally:
         if system.process is not None:

@@ -321,6 +321,10 @@ class DemoGenerator:
             "CQ-SAMR", self._envelope(e, "registration", f"设立-{e.uscc}", e.established_on, data)
         )
 
+    def annual_report(self, e: Enterprise, n: int) -> DemoRecord | None:
+        """One of the enterprise's annual reports (None if it has none to file yet)."""
+        return self._record(e, "annual_report", n)
+
     def records(self, e: Enterprise) -> Iterator[DemoRecord]:
         yield self.registration(e)
         for category, mean in RECORD_MIX:
