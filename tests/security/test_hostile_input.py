@@ -479,18 +479,22 @@ def test_coordination_and_rules_refuse_unstorable_text(api: Api) -> None:
     admin = {**api.headers("CQ-NDRC", "rules:admin"), "Content-Type": "application/json"}
     versions = api.http.get(f"{rules}/v1/catalogue/versions", headers=admin).json()["items"]
     rule = api.http.get(f"{rules}/v1/rules").json()["items"][0]
-    for sample in ("说明\x00", "说明\ud800"):
-        bodies: tuple[dict[str, Any], ...] = (
-            {"note": sample, "changes": {"upsert": [{**rule, "title": "修订后的标题"}]}},
-            {"note": "测试", "changes": {"upsert": [{**rule, "title": sample}]}},
+    for sample, code in (("说明\x00", "control_character"), ("说明\ud800", "unpaired_surrogate")):
+        bodies: tuple[tuple[dict[str, Any], str], ...] = (
+            ({"note": sample, "changes": {"upsert": [{**rule, "title": "修订后的标题"}]}}, "note"),
+            (
+                {"note": "测试", "changes": {"upsert": [{**rule, "title": sample}]}},
+                "changes.upsert.0.title",
+            ),
         )
-        for body in bodies:
+        for body, path in bodies:
             response = api.http.post(
                 f"{rules}/v1/catalogue/versions",
                 content=json.dumps(body, ensure_ascii=True),
                 headers=admin,
             )
-            assert response.status_code == 422, response.text
+            found = problem(response, 422)
+            assert [(e["field"], e["code"]) for e in found["errors"]] == [(path, code)]
     now = api.http.get(f"{rules}/v1/catalogue/versions", headers=admin).json()["items"]
     assert len(now) == len(versions), "a refused catalogue version was stored"
 
@@ -661,6 +665,25 @@ def test_bodies_over_the_limits_are_cut_with_413(api: Api) -> None:
     assert answer.sent_before_answer < 240 << 20, answer
     assert b"payload_too_large" in answer.body
     assert new_batches(api, "CQ-SAMR", batches) == set(), "a refused upload left a batch"
+
+
+def test_every_service_cuts_oversized_bodies_with_413(api: Api) -> None:
+    """Outside ingest's uploads, no request body is read past 4 MiB (the
+    services' general limit): declared larger, refused before reading; sent
+    chunked, cut while streaming. A public endpoint among them."""
+    targets = [
+        ("rules", "/v1/checks", {}),
+        ("ledger", "/v1/enterprises/lookup", api.headers("CQ-TAX", "ledger:read")),
+        ("coordination", "/v1/subscriptions", api.headers("CQ-FIN", "tasks:handle")),
+    ]
+    for service, path, headers in targets:
+        port = api.system.ports[service]
+        json_headers = {**headers, "Content-Type": "application/json"}
+        answer = declared_upload(port, path, json_headers, b'{"usccs": ["', 50 << 20)
+        assert answer.status == 413 and b"payload_too_large" in answer.body, (service, answer)
+        answer = chunked_upload(port, path, json_headers, b'{"usccs": ["', 50 << 20)
+        assert answer.status == 413 and b"payload_too_large" in answer.body, (service, answer)
+        assert answer.sent_before_answer < 16 << 20, (service, answer)
 
 
 def test_a_slow_upload_does_not_hold_up_other_requests(api: Api) -> None:

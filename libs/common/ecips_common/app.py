@@ -29,6 +29,7 @@ from ecips_common.consumer import (
 )
 from ecips_common.db import Database, UnitOfWork, create_engine
 from ecips_common.events import CloudEvent
+from ecips_common.limits import RequestBodyLimitMiddleware
 from ecips_common.logs import configure_logging
 from ecips_common.migrations import upgrade_to_head_async
 from ecips_common.observability import health_router, install_request_metrics
@@ -244,6 +245,7 @@ def create_service_app(definition: ServiceDefinition, settings: ServiceSettings)
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.request_body_limit())
     install_request_metrics(app, definition.name)
 
     async def database_check() -> None:

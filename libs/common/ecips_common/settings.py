@@ -72,6 +72,9 @@ class ServiceSettings(BaseSettings):
     cache_max_age_seconds: int = Field(default=30, ge=0)
     # Comma-separated origins allowed to call the API from a browser ("*" = any).
     cors_allow_origins: str = "*"
+    # Request bodies above this are refused with 413 as they stream in, before
+    # any parsing (the ingress caps them too; this holds without one).
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
 
     ingest_url: str = "http://127.0.0.1:8001"
     ledger_url: str = "http://127.0.0.1:8002"
@@ -92,6 +95,10 @@ class ServiceSettings(BaseSettings):
                     values[field] = os.environ[name]
                     break
         return values
+
+    def request_body_limit(self) -> int | None:
+        """The largest request body the service reads (None: no limit)."""
+        return self.max_request_bytes
 
     @property
     def db_schema(self) -> str:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from ecips_common.db import Database
 from ecips_common.problems import FieldError, ProblemError, validation_problem
+from ecips_common.text import storable_text
 from ecips_ingest.batch_files import (
     FileFormat,
     MalformedFile,
@@ -43,7 +44,7 @@ from ecips_ingest.compliance import china_today
 from ecips_ingest.ledger_client import LedgerDirectory
 from ecips_ingest.models import Batch
 from ecips_ingest.repository import BatchRepository, CountKey
-from ecips_ingest.schemas import RecordSubmission, storable_text
+from ecips_ingest.schemas import RecordSubmission
 from ecips_ingest.service import (
     CheckedRecord,
     EnterpriseVerifier,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
@@ -12,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from ecips_common.identifiers import IdentifierError, validate_registration_number, validate_uscc
 from ecips_common.problems import FieldError
+from ecips_common.text import text_fault
 
 CHINA = timezone(timedelta(hours=8))
 PERIOD_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
@@ -38,33 +38,6 @@ def _not_in_future(value: date) -> date:
             "date_in_future", "the date {value} is in the future", {"value": value}
         )
     return value
-
-
-# C0 controls other than tab, newline and carriage return, DEL, and the C1 block.
-# PostgreSQL text cannot hold NUL at all; the others are never part of a record.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# JSON may escape half of a UTF-16 surrogate pair ("\ud800") on its own: not a
-# character, and no UTF-8 text (so no database, no event) can hold it.
-UNPAIRED_SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-def text_fault(value: str) -> tuple[str, str] | None:
-    """(code, message) when the text holds characters a record may not contain."""
-    if CONTROL_CHARACTERS.search(value):
-        return "control_character", "the text contains control characters"
-    if UNPAIRED_SURROGATES.search(value):
-        return (
-            "unpaired_surrogate",
-            "the text contains half of a UTF-16 surrogate pair (such as \\ud800), "
-            "which is not a character",
-        )
-    return None
-
-
-def storable_text(value: str) -> str:
-    """The text with what PostgreSQL cannot store (NUL, unpaired surrogates) shown
-    as U+FFFD: for echoing rejected input back, never for accepted records."""
-    return UNPAIRED_SURROGATES.sub("\ufffd", value.replace("\x00", "\ufffd"))
 
 
 def _clean_text(value: str) -> str:

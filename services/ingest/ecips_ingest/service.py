@@ -22,6 +22,7 @@ from ecips_common.auth import Principal
 from ecips_common.contracts import RecordAccepted, RecordRevoked
 from ecips_common.db import UnitOfWork
 from ecips_common.problems import FieldError, NotFound, ProblemError
+from ecips_common.text import storable_text
 from ecips_ingest.catalogue import Catalogue
 from ecips_ingest.compliance import china_today, period_of, submission_window_period
 from ecips_ingest.ledger_client import LedgerDirectory, name_token
@@ -32,7 +33,6 @@ from ecips_ingest.schemas import (
     RecordReceipt,
     RecordRevisionOut,
     RecordSubmission,
-    storable_text,
 )
 from ecips_ingest.validation import check_submission
 from ecips_ingest.validation import data_errors as schema_errors

@@ -38,3 +38,8 @@ class IngestSettings(ServiceSettings):
     # coordination API (tasks, notices) directly: its URL as a browser reaches it, which
     # in a cluster is the public host, not the in-cluster service name.
     workbench_coordination_url: str = "http://127.0.0.1:8004"
+
+    def request_body_limit(self) -> int | None:
+        # Uploads have their own limit, answered with its own 413 as they stream;
+        # the general one sits above it (plus room for the multipart framing).
+        return max(self.max_request_bytes, self.max_batch_bytes + 1024 * 1024)

@@ -22,8 +22,9 @@ from ecips_common.identifiers import (
     validate_uscc,
 )
 from ecips_common.problems import FieldError, InvalidInput, ProblemError
+from ecips_common.text import text_fault
 from ecips_ingest.catalogue import MONEY_PATTERN, Catalogue, CatalogueError, Category
-from ecips_ingest.schemas import RecordSubmission, text_fault
+from ecips_ingest.schemas import RecordSubmission
 
 _SCHEMA_CODES = {
     "required": "required",

@@ -24,6 +24,7 @@ from ecips_common.problems import (
     Problem,
     ProblemError,
 )
+from ecips_common.text import CONTROL_CHARACTERS, storable_text
 from ecips_ingest.api.deps import Context, IngestContext, Writer
 from ecips_ingest.batch_files import (
     UTF8_BOM,
@@ -36,14 +37,12 @@ from ecips_ingest.batches import store_upload
 from ecips_ingest.models import Batch, BatchRowIssue
 from ecips_ingest.repository import BatchRepository
 from ecips_ingest.schemas import (
-    CONTROL_CHARACTERS,
     BatchAccepted,
     BatchFailure,
     BatchList,
     BatchOut,
     BatchRowIssueOut,
     BatchSummary,
-    storable_text,
 )
 from ecips_ingest.tabular import ERRORS_HEADER, ROW_NUMBER_HEADER
 

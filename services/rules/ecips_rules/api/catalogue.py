@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from ecips_common.app import Session, service_state
 from ecips_common.auth import Principal, require_scope
-from ecips_common.problems import PROBLEM_RESPONSES, NotFound
+from ecips_common.problems import PROBLEM_RESPONSES, InvalidInput, NotFound
+from ecips_common.text import text_faults_in
 from ecips_rules.management import CatalogueManager, rule_differences
 from ecips_rules.models import CatalogueJob, CatalogueVersion
 from ecips_rules.repository import RulesRepository
@@ -106,6 +107,10 @@ async def list_versions(_: Admin, session: Session, manager: ManagerDep) -> Vers
 async def create_version(
     body: NewCatalogueVersion, principal: Admin, manager: ManagerDep, response: Response
 ) -> VersionDetail:
+    # Catalogue text is free-form: what no record may hold is named by its path
+    # here, rather than surfacing as an unnamed database refusal.
+    if faults := text_faults_in(body.model_dump(mode="json", exclude_none=True)):
+        raise InvalidInput(faults)
     version = await manager.create_version(body, who(principal))
     out, document = await _version_out(manager, version)
     response.headers["Location"] = f"/v1/catalogue/versions/{version.number}"
