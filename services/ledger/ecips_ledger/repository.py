@@ -354,9 +354,9 @@ class LedgerRepository:
         )
         return list(rows.scalars())
 
-    async def add_enterprise(self, enterprise: Enterprise) -> None:
+    def add_enterprise(self, enterprise: Enterprise) -> None:
+        """Written with the next flush (the next read, or the commit)."""
         self._session.add(enterprise)
-        await self._session.flush()
 
     # --- audit -----------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -108,6 +109,9 @@ class RecordFiler:
         self._repo = LedgerRepository(uow.session)
         # Enterprises read (and row-locked) in this unit of work; None: none yet.
         self._enterprises: dict[str, Enterprise | None] = {}
+        # Enterprises created here, with every record filed under them since:
+        # all they have, so they are folded without reading anything back.
+        self._created: dict[str, list[FiledRecord]] = {}
 
     async def accept(self, event: RecordAccepted) -> None:
         await self.accept_many([event])
@@ -281,12 +285,14 @@ class RecordFiler:
             version=0,
             fold_version=0,
         )
-        await self._repo.add_enterprise(enterprise)
+        self._repo.add_enterprise(enterprise)
         self._enterprises[registration.uscc] = enterprise
+        self._created[registration.uscc] = []
         return registration.uscc
 
-    @staticmethod
-    def _file(record: FiledRecord, uscc: str) -> None:
+    def _file(self, record: FiledRecord, uscc: str) -> None:
+        if (created := self._created.get(uscc)) is not None:
+            created.append(record)
         record.uscc = uscc
         record.matched = True
         record.filed_at = record.updated_at = now_utc()
@@ -351,8 +357,13 @@ class RecordFiler:
         self._emit_snapshot(enterprise)
 
     async def _fold(self, enterprise: Enterprise) -> MasterData | None:
-        counts = await self._repo.active_counts(enterprise.uscc)
-        records = await self._repo.records_in_categories(enterprise.uscc, MASTER_CATEGORIES)
+        created = self._created.get(enterprise.uscc)
+        if created is not None:
+            counts = dict(Counter(r.category for r in created if r.status == "active"))
+            records: Sequence[FiledRecord] = [r for r in created if r.category in MASTER_CATEGORIES]
+        else:
+            counts = await self._repo.active_counts(enterprise.uscc)
+            records = await self._repo.records_in_categories(enterprise.uscc, MASTER_CATEGORIES)
         return fold_master_data(records, counts)
 
     async def _without_taken_number(
