@@ -1,13 +1,15 @@
 """End-to-end ingestion and freshness on the whole system (`ecips up`: the five
 services, the embedded PostgreSQL and broker, all on this machine).
 
-1. Throughput: demo records submitted to ingest (concurrent clients) until the
-   ledger has filed them and the public read model has applied every ledger
-   event — beside the raw limit: PostgreSQL COPY of the same rows into one
-   table, measured in the same run on the same server.
-2. Freshness at a steady rate: registrations at R records/s; for a sample,
-   the delay from ingest's 202 to the public search finding the enterprise;
-   and for serious-illegal listings, the delay to the credit check refusing.
+1. Throughput: the demo records, one NDJSON batch file per department, from
+   submission until the ledger has filed them and the public read model has
+   applied every ledger event — beside the raw limit: PostgreSQL COPY of the
+   same rows into one table, measured in the same run on the same server.
+2. Freshness at a steady rate: R records/s as ten small batch files a second
+   (a tenth new enterprises, the rest annual reports of registered ones); for
+   a sample of new enterprises, the delay from the batch's 202 to the public
+   search finding it; and for serious-illegal listings sent one by one, the
+   delay to the credit check refusing.
 
     .venv/bin/python bench/pipeline.py --quick     # 5,000 records, 10 s at 200/s
     .venv/bin/python bench/pipeline.py             # 20,000 records, 60 s at 200/s
