@@ -324,7 +324,7 @@ class LedgerRepository:
                 Enterprise.registration_number.in_(sorted(numbers))
             )
         )
-        return {number: uscc for number, uscc in rows.tuples() if number is not None}
+        return {number: uscc for number, uscc in rows if number is not None}
 
     async def add_audits(self, entries: Sequence[dict[str, Any]]) -> None:
         if entries:
