@@ -20,6 +20,7 @@ import random
 import resource
 import secrets
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,10 @@ from ecips_common.contracts import RECORDS_TOPIC, TOPIC_PARTITIONS
 from ecips_common.identifiers import USCC_ALPHABET, make_uscc
 from ecips_ingest.main import create_app
 from ecips_ingest.settings import IngestSettings
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import write_results
 
 HEADER = [
     "业务编号", "统一社会信用代码", "行政相对人名称", "行政处罚决定书文号", "违法行为类型",
@@ -192,6 +197,22 @@ async def run(args: argparse.Namespace, database_url: str, bootstrap: str, work:
     print(f"ratio ingest / COPY: {ingest_rate / copy_rate:.3f} (1/{copy_rate / ingest_rate:.0f})")
     print(f"peak RSS of this process (client and service): {peak_rss_mb():.0f} MB "
           f"(before the upload {rss_before:.0f} MB; file {size_mb:.1f} MB)")  # fmt: skip
+    path = write_results(
+        "ingest_batch",
+        {
+            "rows": rows,
+            "accepted": accepted,
+            "rejected": rejected,
+            "events": events,
+            "seconds": round(elapsed, 2),
+            "rows_per_second": round(ingest_rate, 1),
+            "raw_copy_rows_per_second": round(copy_rate, 1),
+            "ratio_to_raw_copy": round(ingest_rate / copy_rate, 5),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "file_mb": round(size_mb, 1),
+        },
+    )
+    print(f"results: {path}")
 
 
 def main() -> None:

@@ -50,16 +50,22 @@ from ecips_common.auth import generate_signing_key, issue_token
 from ecips_common.contracts import TOPIC_PARTITIONS
 from ecips_common.identifiers import USCC_ALPHABET, make_uscc
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import percentile, write_results
+
 SAMR = "CQ-SAMR"
 _ids = random.SystemRandom()
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
+def figures(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "samples": len(values),
+        "p50_ms": round(percentile(values, 50), 1),
+        "p90_ms": round(percentile(values, 90), 1),
+        "p99_ms": round(percentile(values, 99), 1),
+        "max_ms": round(max(values), 1) if values else float("nan"),
+    }
 
 
 def summary(values: Sequence[float]) -> str:
@@ -428,6 +434,23 @@ async def measure(system: System, *, rate: float, seconds: float, raw_samples: i
         f"  floor (2 × notify p50 + broker p50) {floor:.1f} ms; "
         f"lag p50 / floor = {statistics.median(lag) / floor:.1f}×"
     )
+    path = write_results(
+        "ledger_lag",
+        {
+            "rate_per_second": rate,
+            "seconds": round(elapsed, 1),
+            "accepted": len(run.timings),
+            "rejected": len(run.errors),
+            "not_on_feed": missing,
+            "duplicates": run.duplicates,
+            "cpu_seconds": {name: round(value, 1) for name, value in spent.items()},
+            "post_to_202": figures(accept),
+            "accepted_to_change_stream": figures(lag),
+            "raw_notify": figures(notify),
+            "raw_broker": figures(broker),
+        },
+    )
+    print(f"results: {path}")
     return 0 if not missing and not run.errors and not run.duplicates else 1
 
 
