@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).parent / "results"
+# ECIPS_BENCH_RESULTS_DIR sends results elsewhere (the smoke test keeps the
+# committed full-size figures untouched).
+RESULTS_DIR = Path(os.environ.get("ECIPS_BENCH_RESULTS_DIR") or Path(__file__).parent / "results")
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -13,6 +14,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from ecips.runtime.postgres import (
+    drop_database,
+    ensure_database,
+    to_asyncpg_dsn,
+    to_sqlalchemy_url,
+    with_database,
+)
 from ecips.testkit import SigningKeys, new_signing_keys, running_app, service_settings_kwargs
 from ecips_common.db import Database, create_engine
 from ecips_common.events import EventPayload
@@ -155,3 +163,14 @@ async def rules_app(
             )
         finally:
             await database.dispose()
+
+
+@contextmanager
+def fresh_database(database_url: str) -> Iterator[str]:
+    """An empty database of its own on the test server, dropped afterwards."""
+    name = f"ecips_rules_{secrets.token_hex(5)}"
+    ensure_database(database_url, name)
+    try:
+        yield to_sqlalchemy_url(with_database(to_asyncpg_dsn(database_url), name))
+    finally:
+        drop_database(database_url, name)

@@ -4,22 +4,14 @@ events in order, and each snapshot's outcome."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from rules_testkit import apply, migrated_database, new_uscc, snapshot
+from rules_testkit import apply, fresh_database, migrated_database, new_uscc, snapshot
 from sqlalchemy import select
 
-from ecips.runtime.postgres import (
-    drop_database,
-    ensure_database,
-    to_asyncpg_dsn,
-    to_sqlalchemy_url,
-    with_database,
-)
 from ecips_common.db import Database
 from ecips_rules.catalogue import load_catalogue
 from ecips_rules.models import ActiveMeasure, Enterprise, Punishment
@@ -33,12 +25,8 @@ NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Chongqing
 @pytest.fixture
 def other_database_url(database_url: str) -> Iterator[str]:
     """A second empty database, to apply the same snapshots another way."""
-    name = f"ecips_rules_{secrets.token_hex(5)}"
-    ensure_database(database_url, name)
-    try:
-        yield to_sqlalchemy_url(with_database(to_asyncpg_dsn(database_url), name))
-    finally:
-        drop_database(database_url, name)
+    with fresh_database(database_url) as url:
+        yield url
 
 
 @pytest.fixture
