@@ -40,7 +40,7 @@ browser-deps:
 run: install  ## the whole system on its embedded default
 	$(BIN)/ecips up
 
-test: install lint k8s-check browser-deps  ## lint, manifests, unit, integration, browser, e2e, security and fault tests
+test: install lint k8s-check browser-deps  ## lint, manifests, unit, integration, browser, e2e, security and fault tests, quick benchmarks
 	$(BIN)/pytest
 
 test-unit: install

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+from common import RESULTS_DIR
 
 # (name, script, what it measures)
 BENCHMARKS: list[tuple[str, str, str]] = [
@@ -46,7 +49,7 @@ def main() -> int:
         print(f"-- {name} took {time.monotonic() - started:.0f} s", flush=True)
         if result.returncode != 0:
             failures.append(name)
-    print(f"\nresults in {HERE / 'results'}/")
+    print(f"\nresults in {RESULTS_DIR}/")
     if failures:
         print(f"failed: {', '.join(failures)}")
         return 1
