@@ -308,11 +308,8 @@ class CrashSwitch:
             return handle
 
         # One wrapper per handler, so one serving several types still gets their runs whole.
-        wrappers: dict[int, Handler] = {}
-        return {
-            event_type: wrappers.setdefault(id(handler), wrapped(handler))
-            for event_type, handler in handlers.items()
-        }
+        wrappers = {id(handler): wrapped(handler) for handler in handlers.values()}
+        return {event_type: wrappers[id(handler)] for event_type, handler in handlers.items()}
 
 
 @dataclass

@@ -406,8 +406,10 @@ class FeedFollower:
             # In feed (commit) order, a transaction per batch as the broker's
             # consumer would; events it applies meanwhile come back "duplicate".
             for at in range(0, len(missed), self.transaction_size):
-                await self._processor.process_batch(missed[at : at + self.transaction_size])
-            applied += len(missed)
+                outcomes = await self._processor.process_batch(
+                    missed[at : at + self.transaction_size]
+                )
+                applied += sum(outcome != "duplicate" for outcome in outcomes)
             if stop or len(events) < self._page_size:
                 break
         if cursor != start:

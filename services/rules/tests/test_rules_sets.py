@@ -29,22 +29,24 @@ def other_database_url(database_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-async def one_by_one(rules_database_url: str) -> AsyncIterator[Database]:
-    database = await migrated_database(rules_database_url)
+async def opened(url: str) -> AsyncIterator[Database]:
+    database = await migrated_database(url)
     try:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def one_by_one(rules_database_url: str) -> AsyncIterator[Database]:
+    async for database in opened(rules_database_url):
+        yield database
 
 
 @pytest.fixture
 async def as_sets(other_database_url: str) -> AsyncIterator[Database]:
-    database = await migrated_database(other_database_url)
-    try:
+    async for database in opened(other_database_url):
         yield database
-    finally:
-        await database.dispose()
 
 
 def listed(flag: str, since: str) -> dict[str, Any]:
